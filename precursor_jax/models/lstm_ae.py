@@ -1,0 +1,140 @@
+"""The LSTM-autoencoder of Xue et al. (2022, IEEE TGRS) for seismic electric signal (SES) detection.
+
+Input: one day of 0.1 Hz geoelectric field, 8640 samples (mV/km). Output: the same day cleaned of railway and
+other noise, with any SES kept, from which `anomaly/ses.py` reads the SES interval.
+
+Architecture (paper Fig. 4, 13, 14; "LayerNorm between adjacent layers"):
+
+  day (8640) -> Conv1D(1 filter, kernel = stride = 10, ReLU) -> 864 values as 24 steps x 36
+             -> bidirectional LSTM(512), forward and backward outputs averaged       (24 x 512)
+             -> time-step attention: max and mean over features (24), a shared 1-D conv pair 24 -> 4 -> 24
+                (kernel 1, ReLU between), summed, sigmoid -> one weight per step                  (24)
+             -> encoder LSTM(256) over the weighted steps, last hidden state               (256)
+             -> decoder LSTM(512) over the code repeated for 24 steps, last hidden state   (512)
+             -> Dense(8640)
+
+Choices where the paper is silent (all of them module fields, set from the config):
+  * encoder 256 and decoder 512 units (the paper gives 512 for the bidirectional layer only);
+  * the decoder unrolls over the code repeated 24 times (Keras RepeatVector) and keeps its last state, like
+    the encoder ("the output of the unidirectional LSTM network is the output data at the last time step");
+  * the attention weights multiply the 24 steps and the encoder LSTM sums them up over time
+    (attention_output="reweight"); the literal weighted sum into one vector, repeated for the encoder, is
+    attention_output="weighted_sum";
+  * the paper initialises weights "within (0, 1]"; we use Glorot/orthogonal initialisation (Keras defaults),
+    which trains reliably;
+  * inputs are centred on the day's median and divided by `scale` (mV/km) inside `SesDenoiser`, so a model
+    works on raw days in physical units and outputs physical units.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from precursor_jax.models.recurrent import Bidirectional, Recurrent
+
+DAY_SAMPLES = 8640  # one day at 0.1 Hz
+
+
+class TimeStepAttention(nn.Module):
+  """CBAM-style attention over time steps: (B, T, H) -> weights (B, T) in (0, 1)."""
+  reduced_steps: int = 4
+
+  @nn.compact
+  def __call__(self, sequence: jax.Array) -> jax.Array:
+    num_steps = sequence.shape[-2]
+    # A kernel-1 Conv1D whose channels are the time steps is a Dense over the step axis.
+    squeeze = nn.Dense(self.reduced_steps, name="conv_squeeze")
+    excite = nn.Dense(num_steps, name="conv_excite")
+    shared = lambda pooled: excite(nn.relu(squeeze(pooled)))
+    return nn.sigmoid(shared(jnp.max(sequence, axis=-1)) + shared(jnp.mean(sequence, axis=-1)))
+
+
+class LSTMAutoencoder(nn.Module):
+  """The paper's network on a normalised day (B, 8640) -> (B, 8640); see the module docstring."""
+  day_samples: int = DAY_SAMPLES
+  conv_stride: int = 10
+  num_steps: int = 24
+  bidirectional_features: int = 512
+  encoder_features: int = 256
+  decoder_features: int = 512
+  cell: str = "lstm"                 # "gru" gives the GRU-autoencoder baseline
+  attention: bool = True             # False gives the "without time-step attention" baseline
+  attention_reduced_steps: int = 4
+  attention_output: str = "reweight"  # or "weighted_sum"
+  unroll: int = 1
+
+  @nn.compact
+  def __call__(self, day: jax.Array, train: bool = False) -> jax.Array:
+    del train  # no dropout or batch statistics in this network
+    batch = day.shape[0]
+    reduced = self.day_samples // self.conv_stride
+    if self.day_samples % self.conv_stride or reduced % self.num_steps:
+      raise ValueError(f"day_samples={self.day_samples} must split into conv_stride={self.conv_stride} "
+                       f"and then num_steps={self.num_steps}")
+    x = nn.Conv(1, kernel_size=(self.conv_stride,), strides=(self.conv_stride,), padding="VALID",
+                name="conv")(day[..., None])
+    x = nn.relu(x).reshape(batch, self.num_steps, reduced // self.num_steps)
+    x = nn.LayerNorm(name="norm_conv")(x)
+    x = Bidirectional(self.bidirectional_features, self.cell, unroll=self.unroll, name="bidirectional")(x)
+    x = nn.LayerNorm(name="norm_bidirectional")(x)
+    if self.attention:
+      weights = TimeStepAttention(self.attention_reduced_steps, name="attention")(x)
+      if self.attention_output == "reweight":
+        x = x * weights[..., None]
+      elif self.attention_output == "weighted_sum":
+        summed = jnp.einsum("bt,bth->bh", weights, x)
+        x = jnp.repeat(summed[:, None, :], self.num_steps, axis=1)
+      else:
+        raise ValueError(f"attention_output must be 'reweight' or 'weighted_sum', got "
+                         f"{self.attention_output!r}")
+    code = Recurrent(self.encoder_features, self.cell, unroll=self.unroll, name="encoder")(x)[:, -1]
+    code = nn.LayerNorm(name="norm_encoder")(code)
+    repeated = jnp.repeat(code[:, None, :], self.num_steps, axis=1)
+    decoded = Recurrent(self.decoder_features, self.cell, unroll=self.unroll, name="decoder")(repeated)[:, -1]
+    decoded = nn.LayerNorm(name="norm_decoder")(decoded)
+    return nn.Dense(self.day_samples, name="output")(decoded)
+
+
+class SesDenoiser(nn.Module):
+  """Any SES network on raw days in mV/km: centre on the day's median, divide by `scale`, and back.
+
+  All SES networks (the LSTM-autoencoder and its baselines) are wrapped by this module so that training,
+  evaluation and detection see one contract: raw day (B, N) -> cleaned day (B, N), both in mV/km.
+  """
+  network: nn.Module
+  scale: float = 10.0
+
+  def normalise(self, day: jax.Array) -> tuple[jax.Array, jax.Array]:
+    offset = jnp.median(day, axis=-1, keepdims=True)
+    return (day - offset) / self.scale, offset
+
+  @nn.compact
+  def __call__(self, day: jax.Array, train: bool = False) -> jax.Array:
+    normalised, offset = self.normalise(day)
+    return self.network(normalised, train=train) * self.scale + offset
+
+
+def _registry() -> dict[str, Callable[..., nn.Module]]:
+  from precursor_jax.models import ses_baselines  # late import: baselines import DAY_SAMPLES from here
+  return {
+      "lstm_ae": LSTMAutoencoder,
+      "lstm_ae_no_attention": lambda **kw: LSTMAutoencoder(attention=False, **kw),
+      "gru_ae": lambda **kw: LSTMAutoencoder(cell="gru", **kw),
+      "fc_ae": ses_baselines.FullyConvolutionalAutoencoder,
+      "fct_ae": ses_baselines.FullyConnectedAutoencoder,
+  }
+
+
+SES_NETWORK_NAMES = ("lstm_ae", "lstm_ae_no_attention", "gru_ae", "fc_ae", "fct_ae")
+
+
+def build_ses_model(name: str, scale: float = 10.0, **kwargs) -> SesDenoiser:
+  """The SES network `name` (one of SES_NETWORK_NAMES) wrapped to work in mV/km."""
+  registry = _registry()
+  if name not in registry:
+    raise ValueError(f"unknown SES network {name!r}; choose one of {', '.join(SES_NETWORK_NAMES)}")
+  return SesDenoiser(network=registry[name](**kwargs), scale=scale)

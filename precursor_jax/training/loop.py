@@ -1,0 +1,73 @@
+"""The training loop shared by every task: steps, logging, NaN guard, per-epoch evaluation, checkpoints.
+
+Tasks (SES autoencoding, forecasting) supply the step, a `make_batch(step)` function and an `evaluate(state,
+epoch)` function; the loop owns nothing task-specific. It starts from `state.step`, so a restored state
+resumes where the checkpoint left off.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import jax
+
+from precursor_jax.data.batching import prefetch
+from precursor_jax.training.checkpoints import Checkpointer
+from precursor_jax.training.state import Hyperparams, TrainState
+from precursor_jax.training.step import all_finite
+from precursor_jax.training.writer import MetricWriter, Progress, to_python
+
+
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+  """When things happen, in update steps."""
+  total_steps: int
+  steps_per_epoch: int
+  log_every_steps: int = 50
+  checkpoint_every_steps: int = 500   # besides every epoch end: bounds the work lost to a kill
+
+
+def run(*, state: TrainState, train_step: Callable, hparams: Hyperparams,
+        make_batch: Callable[[int], Any], schedule: Schedule, writer: MetricWriter,
+        checkpointer: Checkpointer | None = None,
+        evaluate: Callable[[TrainState, int], dict] | None = None,
+        record: dict | None = None, stop_after_step: int | None = None) -> tuple[TrainState, dict]:
+  """Trains from state.step to schedule.total_steps; returns the final state and the run record.
+
+  record["history"] collects one entry of evaluation metrics per epoch; it travels with the checkpoints so
+  a resumed run keeps the history of the epochs before the kill. `stop_after_step` ends the loop early
+  (tests use it to simulate a kill after a checkpoint).
+  """
+  record = dict(record or {})
+  record.setdefault("history", [])
+  start = int(jax.device_get(state.step))
+  progress = Progress(schedule.total_steps, start)
+  for step, batch in prefetch(make_batch, range(start, schedule.total_steps)):
+    state, metrics = train_step(state, batch, hparams)
+    done = step + 1
+    epoch_end = done % schedule.steps_per_epoch == 0
+    if done % schedule.log_every_steps == 0 or done == schedule.total_steps or done == start + 1:
+      metrics = jax.device_get(metrics)
+      if not all_finite(metrics):
+        raise FloatingPointError(f"non-finite training metrics at step {done}: {to_python(metrics)}; "
+                                 "lower the learning rate or check the input data for NaN")
+      timing = progress.update(done)
+      writer.write(done, {**metrics, **timing}, prefix="train/")
+      progress.print(done, done / schedule.steps_per_epoch, metrics, timing)
+    if epoch_end and evaluate is not None:
+      epoch = done // schedule.steps_per_epoch
+      results = evaluate(state, epoch)
+      writer.write(done, results)
+      record["history"].append({"epoch": epoch, "step": done, **to_python(results)})
+      print(f"epoch {epoch}: " + ", ".join(f"{k} {v:.4g}" for k, v in to_python(results).items()
+                                           if isinstance(v, (int, float))), flush=True)
+    if checkpointer is not None and (epoch_end or done % schedule.checkpoint_every_steps == 0
+                                     or done == schedule.total_steps):
+      checkpointer.save(done, state, record, force=True)
+    if stop_after_step is not None and done >= stop_after_step:
+      break
+  writer.flush()
+  if checkpointer is not None:
+    checkpointer.wait()
+  return state, record
