@@ -77,7 +77,7 @@ def extract_ses_interval(days: jax.Array, *, block: int = 30, window_blocks: int
   peak = jnp.argmax(jnp.abs(residual), axis=-1)
   amplitude = jnp.take_along_axis(residual, peak[..., None], axis=-1)[..., 0]
   above = jnp.sign(amplitude)[..., None] * residual > level * jnp.abs(amplitude)[..., None]
-  index = jnp.arange(days.shape[-1])
+  index = jnp.broadcast_to(jnp.arange(days.shape[-1]), days.shape)
   before = (~above) & (index < peak[..., None])
   after = (~above) & (index > peak[..., None])
   start = jnp.max(jnp.where(before, index, -1), axis=-1) + 1

@@ -42,7 +42,7 @@ class Recurrent(nn.Module):
     recurrent = self.param("recurrent_kernel", nn.initializers.orthogonal(), (h_dim, num_gates * h_dim))
     bias_init = _lstm_bias_init if self.cell == "lstm" else nn.initializers.zeros
     bias = self.param("bias", bias_init, (num_gates * h_dim,))
-    projected = jnp.einsum("btd,dg->tbg", xs, kernel) + bias  # time-major for the scan
+    projected = jnp.einsum("btd,dg->tbg", xs, kernel) + bias[None, None, :]  # time-major for the scan
     if self.reverse:
       projected = projected[::-1]
     batch = xs.shape[0]
@@ -59,7 +59,7 @@ class Recurrent(nn.Module):
 
       def step(h, x_t):
         xz, xr, xn = jnp.split(x_t, 3, axis=-1)
-        hz, hr, hn = jnp.split(h @ recurrent + recurrent_bias, 3, axis=-1)
+        hz, hr, hn = jnp.split(h @ recurrent + recurrent_bias[None, :], 3, axis=-1)
         z = nn.sigmoid(xz + hz)
         r = nn.sigmoid(xr + hr)
         n = jnp.tanh(xn + r * hn)

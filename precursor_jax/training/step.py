@@ -38,6 +38,8 @@ def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation,
                                                               tuple[TrainState, Metrics]]:
   """Builds train_step(state, batch, hparams) -> (new state, metrics).
 
+  `optimizer` returns a descent direction without the learning rate (e.g. `state.adam()`, or
+  `optax.identity()` for plain gradient descent); the step scales it by -learning_rate_at(step, hparams).
   The objective is the task's data loss plus the L2 penalty of `hparams` (the penalty is added once, not per
   device). With `axis_name`, the step runs inside shard_map: gradients, metrics and BatchNorm statistics are
   averaged over that axis so every device holds the same new state.
@@ -61,7 +63,7 @@ def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation,
     new_state = state.replace(step=state.step + 1, params=optax.apply_updates(state.params, updates),
                               batch_stats=new_batch_stats, opt_state=opt_state)
     metrics = dict(metrics, penalty=penalty, learning_rate=lr,
-                   grad_norm=optax.global_norm(grads))
+                   grad_norm=optax.tree.norm(grads))
     return new_state, metrics
 
   return train_step

@@ -1,0 +1,252 @@
+"""SES detection task: train an SES network on a synthetic SES dataset, evaluate, write the report.
+
+`train_and_evaluate(config, workdir)` is what `python -m precursor_jax.train --config configs/ses_*.py` runs:
+
+  1. builds the tfds dataset if it is missing, reads the train and test splits into memory;
+  2. creates (or restores from the workdir, or initialises from `config.init_from`) the train state;
+  3. trains data-parallel over every device, evaluating the test split after every epoch;
+  4. evaluates the final model on the test split and the study sets (amplitude / duration sweeps), and writes
+     summary.json, a summary table, and a figure of example detections.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import time
+from typing import Any, Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from precursor_jax import metrics as metric_fns
+from precursor_jax.anomaly import ses as ses_scoring
+from precursor_jax.data import batching
+from precursor_jax.models.lstm_ae import build_ses_model
+from precursor_jax.training import checkpoints, loop, parallel, state as state_lib, step as step_lib
+from precursor_jax.training.writer import MetricWriter, to_python, write_config
+
+Arrays = dict[str, np.ndarray]
+MODEL_KEYS = ("input", "target")
+
+
+def load_split(config: ml_collections.ConfigDict, dataset_config: str, split: str) -> Arrays:
+  """One split of the SES dataset as in-memory arrays (builds the dataset first if it is missing)."""
+  from precursor_jax.data.synthetic_ses import load_ses_split
+  return load_ses_split(dataset_config, split, data_dir=config.dataset.get("data_dir"),
+                        background_dir=config.dataset.get("background_dir"))
+
+
+def build_model(config: ml_collections.ConfigDict):
+  return build_ses_model(config.model.name, scale=config.model.scale, **config.model.get("kwargs", {}))
+
+
+def make_loss_fn(model) -> step_lib.LossFn:
+  """MSE between network output and target, in the model's normalised units (mV/km / scale)."""
+  def loss_fn(params, batch_stats, batch, key, train):
+    del batch_stats, key
+    prediction = model.apply({"params": params}, batch["input"], train=train)
+    loss = jnp.mean(jnp.square((prediction - batch["target"]) / model.scale))
+    return loss, ({}, {})
+  return loss_fn
+
+
+def make_predict_fn(model, detection: Mapping[str, Any]) -> Callable:
+  """predict(state, batch) -> per-example interval, amplitude, RMSPE and MSE (runs on device)."""
+  def predict(state, batch):
+    prediction = model.apply({"params": state.params}, batch["input"])
+    interval = ses_scoring.extract_ses_interval(prediction, **detection)
+    return {
+        "start": interval.start, "end": interval.end, "amplitude": interval.amplitude,
+        "rmspe": metric_fns.rmspe(batch["target"], prediction, axis=-1),
+        "mse": jnp.mean(jnp.square((prediction - batch["target"]) / model.scale), axis=-1),
+    }
+  return predict
+
+
+def run_predictions(predict: Callable, state, arrays: Arrays, batch_size: int, mesh) -> Arrays:
+  """Per-example outputs of `predict` over a whole split (padded batches, padding dropped)."""
+  model_inputs = {k: arrays[k] for k in MODEL_KEYS}
+  outputs = []
+  for batch, valid in batching.eval_batches(model_inputs, batch_size):
+    local = {k: v[parallel.process_slice(batch_size)] for k, v in batch.items()}
+    result = jax.device_get(predict(state, parallel.shard_batch(local, mesh)))
+    outputs.append({k: np.asarray(v)[valid] for k, v in result.items()})
+  return {k: np.concatenate([o[k] for o in outputs]) for k in outputs[0]}
+
+
+def score_split(predictions: Arrays, arrays: Arrays) -> dict[str, float]:
+  """Success / near / failure rates and mean RMSPE of a split."""
+  categories = ses_scoring.score_detections(predictions["start"], predictions["end"],
+                                            arrays["ses_start"], arrays["ses_duration"])
+  result = ses_scoring.category_rates(categories)
+  result["rmspe"] = float(np.mean(predictions["rmspe"]))
+  result["mse"] = float(np.mean(predictions["mse"]))
+  return result
+
+
+def subset(arrays: Arrays, count: int, seed: int) -> Arrays:
+  """A fixed random subset (for the per-epoch training-set curve, as the paper's Fig. 5)."""
+  total = len(arrays["input"])
+  if count >= total:
+    return arrays
+  index = np.sort(np.random.default_rng(seed).choice(total, count, replace=False))
+  return {k: v[index] for k, v in arrays.items()}
+
+
+def default_hyperparams(config: ml_collections.ConfigDict, steps_per_epoch: int) -> state_lib.Hyperparams:
+  return state_lib.make_hyperparams(
+      learning_rate=config.learning_rate, lr_decay=config.lr_decay,
+      lr_epoch_gamma=config.get("lr_epoch_gamma", 1.0), steps_per_epoch=steps_per_epoch,
+      weight_penalty=config.weight_penalty, bias_penalty=config.bias_penalty)
+
+
+def initial_state(config, model, optimizer, mesh, workdir_checkpointer) -> tuple[state_lib.TrainState, dict]:
+  """Resume order: checkpoint in the workdir > config.init_from (transfer) > scratch."""
+  key = jax.random.key(config.seed)
+  init_key, rng_key = jax.random.split(key)
+  dummy = jnp.zeros((1, config.dataset.day_samples), jnp.float32)
+  params = model.init(init_key, dummy)["params"]
+  state = state_lib.create_train_state(params, optimizer, rng_key)
+  state = parallel.replicate(state, mesh)
+  if workdir_checkpointer.latest_step() is not None:
+    state, record = workdir_checkpointer.restore(checkpoints.abstract_like(state))
+    print(f"resuming from step {int(state.step)} in {workdir_checkpointer.directory}", flush=True)
+    return state, record
+  if config.get("init_from"):
+    params, batch_stats = checkpoints.restore_params(
+        pathlib.Path(config.init_from).expanduser() / "checkpoints", checkpoints.abstract_like(state))
+    state = state.replace(params=params, batch_stats=batch_stats)
+    print(f"initialised parameters from {config.init_from}", flush=True)
+    return state, {"init_from": str(config.init_from)}
+  return state, {}
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> dict:
+  """Trains and evaluates an SES network; returns the summary that is also written to summary.json."""
+  workdir = pathlib.Path(workdir).expanduser().resolve()
+  workdir.mkdir(parents=True, exist_ok=True)
+  parallel.maybe_initialize_distributed()
+  if jax.process_index() == 0:
+    write_config(workdir, config)
+  mesh = parallel.make_mesh(config.get("num_devices"))
+  parallel.check_batch_size(config.batch_size, mesh)
+  print(f"devices: {mesh.size} x {jax.devices()[0].platform}; global batch {config.batch_size}", flush=True)
+
+  train = load_split(config, config.dataset.config, "train")
+  test = load_split(config, config.dataset.config, "test")
+  per_epoch = batching.steps_per_epoch(len(train["input"]), config.batch_size)
+  total_steps = per_epoch * config.num_epochs
+  print(f"dataset {config.dataset.config}: {len(train['input'])} train / {len(test['input'])} test days; "
+        f"{per_epoch} steps per epoch, {total_steps} steps", flush=True)
+
+  model = build_model(config)
+  optimizer = state_lib.adam(config.adam_eps)
+  checkpointer = checkpoints.Checkpointer(workdir / "checkpoints",
+                                          max_to_keep=config.get("checkpoints_to_keep", 2))
+  state, record = initial_state(config, model, optimizer, mesh, checkpointer)
+  hparams = default_hyperparams(config, per_epoch)
+
+  train_step = parallel.data_parallel(
+      step_lib.make_train_step(make_loss_fn(model), optimizer, axis_name=parallel.BATCH_AXIS), mesh)
+  predict = parallel.data_parallel_apply(make_predict_fn(model, dict(config.detection)), mesh)
+  train_model_arrays = {k: train[k] for k in MODEL_KEYS}
+
+  def make_batch(step: int):
+    index = batching.train_batch_indices(step, num_examples=len(train["input"]),
+                                         batch_size=config.batch_size, seed=config.seed)
+    return parallel.shard_batch(batching.take(train_model_arrays, index[parallel.process_slice(
+        config.batch_size)]), mesh)
+
+  train_probe = subset(train, config.eval.train_examples, config.seed)
+
+  def evaluate(state, epoch):
+    del epoch
+    results = {}
+    for name, arrays in (("test", test), ("train", train_probe)):
+      scores = score_split(run_predictions(predict, state, arrays, config.batch_size, mesh), arrays)
+      results.update({f"{name}/{k}": v for k, v in scores.items() if k != "count"})
+    return results
+
+  writer = MetricWriter(workdir)
+  schedule = loop.Schedule(total_steps=total_steps, steps_per_epoch=per_epoch,
+                           log_every_steps=config.log_every_steps,
+                           checkpoint_every_steps=config.checkpoint_every_steps)
+  start_time = time.time()
+  state, record = loop.run(state=state, train_step=train_step, hparams=hparams, make_batch=make_batch,
+                           schedule=schedule, writer=writer, checkpointer=checkpointer,
+                           evaluate=evaluate, record=record,
+                           stop_after_step=config.get("stop_after_step"))
+  train_seconds = time.time() - start_time
+  checkpointer.close()
+  if int(state.step) < total_steps:  # stopped early on purpose (tests of resumption)
+    writer.close()
+    return {"stopped_at_step": int(state.step)}
+
+  summary = final_report(config, workdir, model, state, predict, test, mesh)
+  summary["train_seconds_this_process"] = train_seconds
+  summary["history"] = record.get("history", [])
+  if jax.process_index() == 0:
+    (workdir / "summary.json").write_text(json.dumps(to_python(summary), indent=2))
+  writer.close()
+  return summary
+
+
+def final_report(config, workdir, model, state, predict, test: Arrays, mesh) -> dict:
+  """Test-split scores, study-set sweeps, timing of inference, a table on stdout and a figure."""
+  from precursor_jax import figures
+  test_predictions = run_predictions(predict, state, test, config.batch_size, mesh)
+  summary = {"test": score_split(test_predictions, test), "studies": {}}
+  for study_config in config.eval.get("studies", ()):
+    arrays = load_split(config, study_config, "test")
+    summary["studies"][study_config] = score_split(
+        run_predictions(predict, state, arrays, config.batch_size, mesh), arrays)
+    summary["studies"][study_config]["amplitude_mV_km"] = float(np.median(np.abs(arrays["ses_amplitude"])))
+    summary["studies"][study_config]["duration_min"] = float(np.median(arrays["ses_duration"]) / 6.0)
+  summary["inference_ms_per_day"] = time_inference(predict, state, test, config.batch_size, mesh)
+  if jax.process_index() == 0:
+    table = format_summary(config, summary)
+    print(table, flush=True)
+    (workdir / "summary.txt").write_text(table + "\n")
+    outputs = jax.device_get(jax.jit(lambda p, x: model.apply({"params": p}, x))(
+        state.params, jnp.asarray(test["input"][:config.eval.figure_examples])))
+    figures.ses_detections(workdir / "detections.png", test, outputs, test_predictions,
+                           count=config.eval.figure_examples)
+    if summary["studies"]:
+      figures.ses_sweeps(workdir / "sweeps.png", summary["studies"])
+  return summary
+
+
+def time_inference(predict, state, arrays: Arrays, batch_size: int, mesh, repeats: int = 3) -> float:
+  """Milliseconds per day of network inference plus interval extraction, batched (median of repeats)."""
+  batch = {k: arrays[k][:batch_size] for k in MODEL_KEYS}
+  if len(batch["input"]) < batch_size:
+    return float("nan")
+  sharded = parallel.shard_batch({k: v[parallel.process_slice(batch_size)] for k, v in batch.items()},
+                                 mesh)
+  jax.block_until_ready(predict(state, sharded))
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    jax.block_until_ready(predict(state, sharded))
+    times.append(time.perf_counter() - start)
+  return float(np.median(times) * 1e3 / batch_size)
+
+
+def format_summary(config, summary: dict) -> str:
+  """The final table: one row per evaluated set."""
+  rows = [("set", "days", "success", "near", "failure", "RMSPE %")]
+  def row(name, s):
+    return (name, str(s["count"]), f"{100 * s['success']:.1f}%", f"{100 * s['near_success']:.1f}%",
+            f"{100 * s['failure']:.1f}%", f"{s['rmspe']:.2f}")
+  rows.append(row(f"{config.dataset.config} test", summary["test"]))
+  for name, s in summary["studies"].items():
+    rows.append(row(name, s))
+  widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+  lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+  lines.insert(1, "  ".join("-" * w for w in widths))
+  header = (f"SES detection with {config.model.name}: success rate {100 * summary['test']['success']:.1f}% "
+            f"on {summary['test']['count']} test days; inference {summary['inference_ms_per_day']:.3f} ms/day")
+  return "\n".join([header, *lines])
