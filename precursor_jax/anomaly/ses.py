@@ -2,10 +2,10 @@
 
 Interval rule (`extract_ses_interval`), applied to the network's cleaned day:
   1. Baseline: the day is cut into blocks of `block` samples (default 30 = 5 min); each block's median is
-     taken, a running median over `window_blocks` blocks (default 25 = ~2 h, longer than twice the longest
-     SES we train on, so the SES cannot pull the baseline) smooths those, and the result is held constant over
-     each block (near the day's ends the window is truncated). Medians make it blind to a rectangle that
-     covers less than half the window.
+     taken; a robust running level over `window_blocks` blocks (default 25 = ~2 h, longer than twice the
+     longest SES we train on) follows them (median after removing the local median slope, so ramps are
+     followed to the day's edges; see `_running_line_median`), and is held constant over each block.
+     Medians make it blind to a rectangle shorter than half the window: about an hour with the defaults.
   2. Residual r = day - baseline, smoothed with a centred moving average of `smooth` samples (default 5).
   3. The peak |r| gives the SES polarity and amplitude estimate a; the SES is the contiguous run of samples
      around the peak where polarity * r > `level` * a (default level 0.5: the half-amplitude crossing, which
@@ -37,14 +37,23 @@ class SesInterval(NamedTuple):
   amplitude: jax.Array  # (B,) float, signed amplitude estimate in the units of the day
 
 
-def _running_median(values: jax.Array, window: int) -> jax.Array:
-  """Centred running median along the last axis; near the ends the window is truncated to what exists
-  (padding with repeated edge values would let an SES at the day's end pull the baseline)."""
-  half = window // 2
-  pad = jnp.full((*values.shape[:-1], half), jnp.nan, values.dtype)
-  padded = jnp.concatenate([pad, values, pad], axis=-1)
-  index = jnp.arange(values.shape[-1])[:, None] + jnp.arange(window)[None, :]
-  return jnp.nanmedian(padded[..., index], axis=-1)
+def _running_line_median(values: jax.Array, window: int) -> jax.Array:
+  """Robust local level along the last axis: in each window of `window` values, the median of the values
+  after removing the window's median first-difference slope, evaluated at the window's point.
+
+  Windows are centred except near the ends, where they slide inward to stay whole; removing the local slope
+  lets the level follow a trend to the very edge (a flat median there would lag behind a diurnal ramp).
+  Medians ignore an SES that fills less than half of a window.
+  """
+  length = values.shape[-1]
+  window = min(window, length)
+  first = jnp.clip(jnp.arange(length) - window // 2, 0, length - window)
+  index = first[:, None] + jnp.arange(window)[None, :]                        # (length, window)
+  offset = (index - jnp.arange(length)[:, None]).astype(values.dtype)          # position in the window
+  steps = jnp.diff(values, axis=-1)
+  slope = jnp.median(steps[..., jnp.minimum(index[:, :-1], length - 2)], axis=-1)  # (..., length)
+  windows = values[..., index]
+  return jnp.median(windows - slope[..., None] * jnp.broadcast_to(offset, windows.shape), axis=-1)
 
 
 def _moving_average(values: jax.Array, window: int) -> jax.Array:
@@ -55,7 +64,7 @@ def _moving_average(values: jax.Array, window: int) -> jax.Array:
   smooth = lambda row: jnp.convolve(row, kernel, mode="same")
   counts = jnp.convolve(jnp.ones(values.shape[-1], values.dtype), kernel, mode="same")
   flat = values.reshape(-1, values.shape[-1])
-  return (jax.vmap(smooth)(flat) / counts).reshape(values.shape)
+  return (jax.vmap(smooth)(flat) / counts[None, :]).reshape(values.shape)
 
 
 def block_baseline(days: jax.Array, block: int = 30, window_blocks: int = 25) -> jax.Array:
@@ -66,7 +75,7 @@ def block_baseline(days: jax.Array, block: int = 30, window_blocks: int = 25) ->
   if window_blocks % 2 == 0:
     raise ValueError(f"window_blocks must be odd, got {window_blocks}")
   blocks = days.reshape(*days.shape[:-1], num_samples // block, block)
-  smoothed = _running_median(jnp.median(blocks, axis=-1), window_blocks)
+  smoothed = _running_line_median(jnp.median(blocks, axis=-1), window_blocks)
   return jnp.repeat(smoothed, block, axis=-1)
 
 
@@ -123,11 +132,12 @@ def embed_anomaly(days: np.ndarray, anomaly: np.ndarray, start_samples: np.ndarr
 
 
 def anomaly_departure(segment: np.ndarray, margin: int) -> np.ndarray:
-  """The anomaly inside `segment` relative to the straight line through the means of its first and last
-  `margin` samples (its own background)."""
+  """The anomaly inside `segment` relative to its own background: the straight line through the means of
+  its first and last `margin` samples, each placed at the centre of its margin."""
   segment = np.asarray(segment, dtype=np.float64)
   if 2 * margin >= segment.size:
     raise ValueError(f"margin={margin} leaves nothing of a {segment.size}-sample segment")
   left, right = segment[:margin].mean(), segment[-margin:].mean()
-  line = np.linspace(left, right, segment.size)
-  return segment - line
+  left_at, right_at = (margin - 1) / 2, segment.size - 1 - (margin - 1) / 2
+  position = np.arange(segment.size)
+  return segment - (left + (right - left) * (position - left_at) / (right_at - left_at))
