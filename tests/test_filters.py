@@ -1,0 +1,97 @@
+"""Cleaning filters: Savitzky-Golay and moving average against slow NumPy oracles."""
+import numpy as np
+import pytest
+
+from precursor_jax.data import geoelectric
+from precursor_jax.signal import filters
+
+
+def savgol_oracle(x, window, order):
+  """Least-squares polynomial per window; the ends take the first / last window's polynomial."""
+  half = window // 2
+  out = np.empty_like(x)
+  t = np.arange(window)
+  for i in range(half, len(x) - half):
+    coeffs = np.polyfit(t, x[i - half:i + half + 1], order)
+    out[i] = np.polyval(coeffs, half)
+  first = np.polyfit(t, x[:window], order)
+  last = np.polyfit(t, x[-window:], order)
+  out[:half] = np.polyval(first, t[:half])
+  out[-half:] = np.polyval(last, t[-half:])
+  return out
+
+
+def moving_average_oracle(x, window):
+  half = window // 2
+  return np.array([x[max(0, i - half):i + half + 1].mean() for i in range(len(x))])
+
+
+@pytest.mark.parametrize("window,order", [(5, 2), (31, 2), (61, 3), (61, 4), (11, 0)])
+def test_savgol_matches_polynomial_fit_oracle(window, order):
+  x = np.random.default_rng(window * 10 + order).normal(size=400).cumsum()
+  np.testing.assert_allclose(filters.savgol_smooth(x, window, order),
+                             savgol_oracle(x, window, order), rtol=0, atol=1e-8)
+
+
+@pytest.mark.parametrize("window", [1, 3, 31, 61])
+def test_moving_average_matches_loop_oracle(window):
+  x = np.random.default_rng(window).normal(size=300)
+  np.testing.assert_allclose(filters.moving_average(x, window), moving_average_oracle(x, window),
+                             rtol=0, atol=1e-12)
+
+
+def test_filters_work_along_last_axis_of_a_batch():
+  x = np.random.default_rng(0).normal(size=(3, 500))
+  batch = filters.clean_day(x)
+  for row, out in zip(x, batch):
+    np.testing.assert_allclose(out, filters.clean_day(row), atol=1e-12)
+
+
+def test_clean_day_is_savgol_then_moving_average():
+  x = np.random.default_rng(1).normal(size=1000)
+  params = filters.CleaningParams(savgol_window=21, savgol_polyorder=3, moving_average_window=15)
+  expected = moving_average_oracle(savgol_oracle(x, 21, 3), 15)
+  np.testing.assert_allclose(filters.clean_day(x, params), expected, atol=1e-8)
+
+
+def test_clean_day_keeps_a_constant_and_a_quadratic_inside():
+  t = np.arange(2000.0)
+  np.testing.assert_allclose(filters.clean_day(np.full(2000, 123.4)), 123.4, atol=1e-9)
+  quad = 1e-5 * (t - 1000) ** 2
+  np.testing.assert_allclose(filters.savgol_smooth(quad, 61, 2), quad, atol=1e-9)
+
+
+def test_max_step_matches_oracle():
+  x = np.random.default_rng(2).normal(size=(4, 50))
+  expected = [max(abs(r[i + 1] - r[i]) for i in range(49)) for r in x]
+  np.testing.assert_allclose(filters.max_step(x), expected)
+
+
+def test_params_reject_even_windows_and_bad_order():
+  with pytest.raises(ValueError, match="savgol_window"):
+    filters.CleaningParams(savgol_window=60)
+  with pytest.raises(ValueError, match="moving_average_window"):
+    filters.CleaningParams(moving_average_window=0)
+  with pytest.raises(ValueError, match="polyorder"):
+    filters.CleaningParams(savgol_window=5, savgol_polyorder=5)
+  with pytest.raises(ValueError, match="at least"):
+    filters.savgol_smooth(np.zeros(10), 61, 2)
+
+
+def test_default_cleaning_meets_the_papers_criterion_on_hkb_days():
+  """Consecutive steps of a cleaned HKB day are much smaller than a 10 mV/km SES (raw: not)."""
+  days = np.stack([geoelectric.synthetic_day("hkb", d) for d in range(12)])
+  raw = filters.max_step(days)
+  cleaned = filters.max_step(filters.clean_day(days))
+  assert np.all(raw > 10.0)
+  assert np.median(cleaned) < 0.1 * 10.0
+  assert np.all(cleaned < 0.2 * 10.0)
+
+
+def test_default_cleaning_keeps_most_of_a_10_min_rectangle():
+  rect = np.zeros(8640)
+  rect[4000:4060] = 1.0
+  out = filters.clean_day(rect)
+  assert 0.85 < out.max() <= 1.0
+  # The edges spread over less than the two 10-min windows together.
+  assert np.all(out[:4000 - 60] == 0) and np.all(out[4060 + 60:] == 0)
