@@ -1,0 +1,189 @@
+"""Earthquake catalogues in one form: numpy arrays of UTC time, position, depth, magnitude, place.
+
+Readers:
+- `read_usgs_csv`: the "Significant Earthquakes 1965-2016" USGS/ComCat table (UTC, columns
+  Date MM/DD/YYYY, Time, Latitude, Longitude, Type, Depth, Magnitude, Magnitude Type, ID, ...).
+- `read_cenc_text`: the CENC-style list `YYYY-MM-DD hh:mm:ss.s lat lon depth_km <type><mag> place`,
+  written in Beijing time (UTC+8, converted here to UTC), magnitude type `Ms`, `M`, `Mw`...,
+  Chinese place names kept as written. UTF-8 or GB18030.
+
+Filters (`between`, `with_magnitude`, `in_box`, `within_km`) return new catalogues.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import os
+import pathlib
+import re
+
+import numpy as np
+
+from precursor_jax.anomaly.geometry import haversine_km
+from precursor_jax.data.errors import DataFormatError
+
+BEIJING_UTC_OFFSET = np.timedelta64(8, "h")
+_MAGNITUDE_RE = re.compile(r"^([A-Za-z]+)(\d+(?:\.\d+)?)$")
+_CENC_TIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# The list writes seconds unpadded now and then ("01:53:0.6").
+_CENC_CLOCK_RE = re.compile(r"(\d{1,2}):(\d{2}):(\d{1,2}(?:\.\d+)?)")
+_USGS_REQUIRED = ("Date", "Time", "Latitude", "Longitude", "Type", "Depth", "Magnitude",
+                  "Magnitude Type", "ID")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Catalog:
+  """N events sorted by time. All fields are (N,) arrays.
+
+  Attributes:
+    time: datetime64[ms], UTC.
+    latitude, longitude: degrees (north, east).
+    depth_km: km as listed (the CENC list writes 0 where the depth was not determined).
+    magnitude: float; magnitude_type: str ("Ms", "M", "MWW", ...; "" when the source has none).
+    place: str (Chinese names in the CENC list, "" in the USGS table).
+    event_id: str (USGS ID; "" in the CENC list); event_type: str ("Earthquake",
+      "Nuclear Explosion", ... in the USGS table; "earthquake" in the CENC list).
+    source: the file(s) it came from.
+  """
+  time: np.ndarray
+  latitude: np.ndarray
+  longitude: np.ndarray
+  depth_km: np.ndarray
+  magnitude: np.ndarray
+  magnitude_type: np.ndarray
+  place: np.ndarray
+  event_id: np.ndarray
+  event_type: np.ndarray
+  source: str = ""
+
+  def __post_init__(self):
+    n = len(self.time)
+    for field in dataclasses.fields(self):
+      if field.name != "source" and len(getattr(self, field.name)) != n:
+        raise ValueError(f"{field.name} has {len(getattr(self, field.name))} entries, time has {n}")
+
+  def __len__(self) -> int:
+    return len(self.time)
+
+  def __repr__(self) -> str:
+    span = f"{self.time[0]} .. {self.time[-1]}" if len(self) else "empty"
+    return f"Catalog({len(self)} events, {span}, source={self.source!r})"
+
+  def select(self, mask) -> Catalog:
+    """The events where the (N,) bool mask (or index array) selects."""
+    arrays = {f.name: getattr(self, f.name)[mask] for f in dataclasses.fields(self)
+              if f.name != "source"}
+    return Catalog(**arrays, source=self.source)
+
+  def between(self, start=None, end=None) -> Catalog:
+    """Events with start <= time (UTC) < end; None leaves that side open."""
+    keep = np.ones(len(self), dtype=bool)
+    if start is not None:
+      keep &= self.time >= np.datetime64(start, "ms")
+    if end is not None:
+      keep &= self.time < np.datetime64(end, "ms")
+    return self.select(keep)
+
+  def with_magnitude(self, minimum: float | None = None, maximum: float | None = None) -> Catalog:
+    """Events with minimum <= magnitude <= maximum (any magnitude type)."""
+    keep = np.ones(len(self), dtype=bool)
+    if minimum is not None:
+      keep &= self.magnitude >= minimum
+    if maximum is not None:
+      keep &= self.magnitude <= maximum
+    return self.select(keep)
+
+  def in_box(self, lat_min: float, lat_max: float, lon_min: float, lon_max: float) -> Catalog:
+    """Events inside a latitude/longitude box (longitudes in -180..180 or 0..360 both work)."""
+    keep = (self.latitude >= lat_min) & (self.latitude <= lat_max)
+    if lon_max - lon_min < 360.0:  # measure east of lon_min, so boxes across 180 E work too
+      keep &= np.mod(self.longitude - lon_min, 360.0) <= np.mod(lon_max - lon_min, 360.0)
+    return self.select(keep)
+
+  def within_km(self, latitude: float, longitude: float, radius_km: float) -> Catalog:
+    """Events whose epicentre is within radius_km (great circle) of a point."""
+    distance = haversine_km(latitude, longitude, self.latitude, self.longitude)
+    return self.select(distance <= radius_km)
+
+
+def _sorted_catalog(columns: dict, source: str) -> Catalog:
+  order = np.argsort(columns["time"], kind="stable")
+  return Catalog(**{k: np.asarray(v)[order] for k, v in columns.items()}, source=source)
+
+
+def read_usgs_csv(path: str | os.PathLike) -> Catalog:
+  """The USGS significant-earthquakes CSV (UTC) as a Catalog, every row kept (see event_type)."""
+  path = pathlib.Path(path)
+  cols: dict[str, list] = {k: [] for k in ("time", "latitude", "longitude", "depth_km", "magnitude",
+                                           "magnitude_type", "place", "event_id", "event_type")}
+  with open(path, newline="", encoding="utf-8") as f:
+    reader = csv.DictReader(f)
+    missing = [c for c in _USGS_REQUIRED if c not in (reader.fieldnames or [])]
+    if missing:
+      raise DataFormatError(path, 1, f"expected columns {list(_USGS_REQUIRED)}, lacking {missing}")
+    for row in reader:
+      try:
+        month, day, year = row["Date"].split("/")
+        cols["time"].append(np.datetime64(f"{year}-{month}-{day}T{row['Time']}", "ms"))
+        cols["latitude"].append(float(row["Latitude"]))
+        cols["longitude"].append(float(row["Longitude"]))
+        cols["depth_km"].append(float(row["Depth"]))
+        cols["magnitude"].append(float(row["Magnitude"]))
+      except ValueError:
+        raise DataFormatError(path, reader.line_num, "expected Date MM/DD/YYYY, Time hh:mm:ss and "
+                              "numeric Latitude, Longitude, Depth, Magnitude; got "
+                              f"{[row[c] for c in _USGS_REQUIRED]}") from None
+      cols["magnitude_type"].append(row["Magnitude Type"])
+      cols["place"].append("")
+      cols["event_id"].append(row["ID"])
+      cols["event_type"].append(row["Type"])
+  if not cols["time"]:
+    raise DataFormatError(path, None, "no events")
+  return _sorted_catalog(cols, str(path))
+
+
+def read_cenc_text(path: str | os.PathLike,
+                   utc_offset: np.timedelta64 = BEIJING_UTC_OFFSET) -> Catalog:
+  """The CENC-style list (Beijing time by default) as a Catalog in UTC, sorted by time."""
+  path = pathlib.Path(path)
+  raw = path.read_bytes()
+  try:
+    text = raw.decode("utf-8-sig")
+  except UnicodeDecodeError:
+    text = raw.decode("gb18030")
+  cols: dict[str, list] = {k: [] for k in ("time", "latitude", "longitude", "depth_km", "magnitude",
+                                           "magnitude_type", "place", "event_id", "event_type")}
+  expected = "expected 'YYYY-MM-DD hh:mm:ss.s lat lon depth <type><magnitude> place'"
+  for i, line in enumerate(text.splitlines()):
+    tokens = line.split(maxsplit=6)
+    if not tokens:
+      continue
+    if len(tokens) < 6 or not _CENC_TIME_RE.fullmatch(tokens[0]):
+      raise DataFormatError(path, i + 1, f"{expected}, got {line!r}")
+    magnitude = _MAGNITUDE_RE.match(tokens[5])
+    if magnitude is None:
+      raise DataFormatError(path, i + 1, f"expected a magnitude like 'Ms6.0' or 'M7.0', got "
+                            f"{tokens[5]!r}")
+    clock = _CENC_CLOCK_RE.fullmatch(tokens[1])
+    if clock is None or int(clock.group(1)) > 23 or int(clock.group(2)) > 59 or float(
+        clock.group(3)) >= 60:
+      raise DataFormatError(path, i + 1, f"expected a time hh:mm:ss.s, got {tokens[1]!r}")
+    try:
+      hours, minutes, secs = int(clock.group(1)), int(clock.group(2)), float(clock.group(3))
+      local = (np.datetime64(tokens[0], "ms") + np.timedelta64(hours * 3600 + minutes * 60, "s")
+               + np.timedelta64(round(secs * 1000), "ms"))
+      lat, lon, depth = float(tokens[2]), float(tokens[3]), float(tokens[4])
+    except ValueError:
+      raise DataFormatError(path, i + 1, f"{expected}, got {line!r}") from None
+    cols["time"].append(local - utc_offset)
+    cols["latitude"].append(lat)
+    cols["longitude"].append(lon)
+    cols["depth_km"].append(depth)
+    cols["magnitude_type"].append(magnitude.group(1))
+    cols["magnitude"].append(float(magnitude.group(2)))
+    cols["place"].append(tokens[6].strip() if len(tokens) == 7 else "")
+    cols["event_id"].append("")
+    cols["event_type"].append("earthquake")
+  if not cols["time"]:
+    raise DataFormatError(path, None, "no events")
+  return _sorted_catalog(cols, str(path))
