@@ -126,7 +126,8 @@ def test_cenc_gb18030_file_reads_the_same(tmp_path, test_data_dir):
 def test_whole_shared_catalogs(shared_data_dir):
   a = catalogs.read_cenc_text(
       shared_data_dir / "catalogs" / "cenc_style_catalog_1999-2013_beijing_time.txt")
-  b = catalogs.read_usgs_csv(shared_data_dir / "catalogs" / "usgs_significant_M5.5plus_1965-2016.csv")
+  b = catalogs.read_usgs_csv(
+      shared_data_dir / "catalogs" / "usgs_significant_M5.5plus_1965-2016.csv")
   assert (len(a), len(b)) == (1220, 23412)
   types, counts = np.unique(a.magnitude_type, return_counts=True)
   assert dict(zip(types.tolist(), counts.tolist())) == {"M": 282, "Ms": 937, "Mw": 1}

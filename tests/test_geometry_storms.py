@@ -1,4 +1,4 @@
-"""Dobrovolsky radius, great-circle distance, preparation-zone membership and storm-day screening."""
+"""Dobrovolsky radius, great-circle distance, preparation-zone membership, storm-day screening."""
 import numpy as np
 import pytest
 

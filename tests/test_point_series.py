@@ -1,4 +1,4 @@
-"""Point files (`YYYYMMDDHH[MM] value`) and the four-gauge reader, on synthetic and real Guzan data."""
+"""Point files (`YYYYMMDDHH[MM] value`) and the four-gauge reader, synthetic and real (Guzan)."""
 import numpy as np
 import pytest
 

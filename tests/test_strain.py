@@ -1,4 +1,4 @@
-"""Four-gauge strain: identities, self-consistency k against a slow NumPy oracle, real Guzan data."""
+"""Four-gauge strain: identities, self-consistency k against a slow NumPy oracle, real Guzan."""
 import jax.numpy as jnp
 import numpy as np
 import pytest

@@ -1,8 +1,8 @@
 """Geomagnetic-storm screening: which UTC days had Dst <= -50 nT or Kp >= 5.
 
 The thresholds are the usual storm criteria (the seed paper screens its anomaly days with
-Dst <= -50 nT and Kp >= 5); Kp 5- (= 4 2/3) is below 5. A day is a storm day when any valid sample of
-either index reaches its threshold; a day without a storm sample but with a missing sample in an
+Dst <= -50 nT and Kp >= 5); Kp 5- (= 4 2/3) is below 5. A day is a storm day when any valid sample
+of either index reaches its threshold; a day without a storm sample but with a missing sample in an
 index that was given is `unknown` (a storm might hide in the missing hours), never quietly calm.
 Pure NumPy.
 """
@@ -66,7 +66,7 @@ def storm_days(dst: TimeSeries | None = None, kp: TimeSeries | None = None, *,
 
 
 def is_storm_day(when, storms: StormDays) -> np.ndarray:
-  """(N,) bool for datetimes or days; ValueError for a day outside the record or of unknown status."""
+  """(N,) bool for datetimes or days; ValueError for a day outside the record or unknown."""
   days = np.atleast_1d(np.asarray(when, dtype="datetime64[D]"))
   index = ((days - storms.days[0]) // DAY).astype(np.int64)
   outside = (index < 0) | (index >= len(storms.days))

@@ -127,7 +127,8 @@ def read_iaga2002_file(path: str | os.PathLike) -> TimeSeries:
     try:
       values.append([float(t) for t in tokens[3:]])
     except ValueError:
-      raise DataFormatError(path, i + 1, f"{expected}, got non-numeric values in {line!r}") from None
+      raise DataFormatError(path, i + 1,
+                            f"{expected}, got non-numeric values in {line!r}") from None
     stamps.append(f"{tokens[0]}T{tokens[1][:8]}")
     doys.append(int(tokens[2]))
     line_numbers.append(i + 1)

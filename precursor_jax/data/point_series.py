@@ -1,7 +1,7 @@
 """Point files of the Chinese precursor network: one `YYYYMMDDHH[MM] value` sample per line.
 
 Borehole strain, barometric pressure, water level... are distributed as text with one timestamp
-(local station convention, taken here as given: the Guzan files carry no time-zone statement) and one
+(the station's convention, taken as given: the Guzan files carry no time-zone statement) and one
 value per line, e.g. ` 2006110100  -12544.50`. `YYYYMMDD` (daily), `YYYYMMDDHH` (hourly) and
 `YYYYMMDDHHMM` (minute) stamps are accepted, separated from the value by blanks or a comma.
 99999 and 999999 (any number of decimals) mark missing values.
@@ -107,8 +107,8 @@ def read_station_metadata(path: str | os.PathLike) -> dict[int, dict[str, Any]]:
     if i == 0 or not tokens:
       continue  # the header line
     if len(tokens) != 6:
-      raise DataFormatError(path, i + 1,
-                            f"expected 'file type latitude longitude elevation azimuth', got {line!r}")
+      raise DataFormatError(
+          path, i + 1, f"expected 'file type latitude longitude elevation azimuth', got {line!r}")
     name = re.split(r"[\\/]", tokens[0])[-1]
     match = _GAUGE_FILE_RE.match(name.rsplit(".", 1)[0])
     if match is None:

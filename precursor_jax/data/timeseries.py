@@ -43,7 +43,8 @@ class TimeSeries:
     values: (T, C) float64 (a (T,) input becomes (T, 1)); NaN where missing. Read-only.
     channels: C channel names, e.g. ("H", "E", "Z", "F") or ("S1", "S2", "S3", "S4").
     interval: sampling interval, timedelta64[s].
-    metadata: station code, name, latitude, longitude, elevation, data type, units, source files...
+    metadata: station code, name, latitude, longitude, elevation, data type, units, and
+      "source_file" (one file) or "source_files" (joined files).
   """
   times: np.ndarray
   values: np.ndarray

@@ -1,8 +1,8 @@
 """Four-gauge borehole strain (YRY-4 type): self-consistency, shear strains, areal strain.
 
 The four gauges of a four-gauge borehole strainmeter lie 45 degrees apart in sequence, so gauges 1
-and 3 are orthogonal, and so are 2 and 4. In plane strain the sum of two orthogonal linear strains is
-the areal strain whatever the azimuth, which gives the self-consistency equation and the three
+and 3 are orthogonal, and so are 2 and 4. In plane strain the sum of two orthogonal linear strains
+is the areal strain whatever the azimuth, which gives the self-consistency equation and the three
 independent combinations used in the seed paper (its eq. 4, after Qiu et al. 2009; Chi 2020):
 
   S1 + S3 = k (S2 + S4)        (k = 1 for a perfect instrument)
@@ -10,8 +10,8 @@ independent combinations used in the seed paper (its eq. 4, after Qiu et al. 200
 
 The seed paper prints the self-consistency equation as S1 + S2 = k (S3 + S4) (its eq. 3). That
 pairs non-orthogonal gauges and contradicts its own eq. 4 (which treats 1-3 and 2-4 as the
-orthogonal pairs); on the real Guzan record 2006-2010 the printed pairing gives a median monthly k of
-about 0.69 and the orthogonal one 0.995 (tests/test_strain.py checks this). We take eq. 3 as a
+orthogonal pairs); on the real Guzan record 2006-2010 the printed pairing gives a median monthly k
+of about 0.69 and the orthogonal one 0.995 (tests/test_strain.py checks this). We take eq. 3 as a
 misprint and use the orthogonal pairs; `pairing="as_printed"` reproduces the printed form.
 
 How k is computed (`self_consistency`): the seed paper gives only the threshold (k >= 0.95 means
@@ -155,7 +155,7 @@ def strain_series(ts: TimeSeries) -> TimeSeries:
 
 def monthly_report(ts: TimeSeries, *, preprocess: str = "detrend",
                    threshold: float = K_THRESHOLD) -> str:
-  """A markdown report of a four-gauge record: k per calendar month, shares, ranges of Sa/S13/S24."""
+  """Markdown report of a four-gauge record: k per month, pass shares, ranges of Sa/S13/S24."""
   gauges = [ts.column(g) for g in GAUGES]
   months = ts.times.astype("datetime64[M]")
   days = ts.times.astype("datetime64[D]")
@@ -199,7 +199,7 @@ def monthly_report(ts: TimeSeries, *, preprocess: str = "detrend",
 
 
 def main(argv: list[str]) -> None:
-  """`python -m precursor_jax.signal.strain DIR [METADATA_FILE]`: print the report of h1..h4 in DIR."""
+  """`python -m precursor_jax.signal.strain DIR [METADATA_FILE]`: report on h1..h4 in DIR."""
   from precursor_jax.data.point_series import read_four_gauge
   if len(argv) not in (2, 3):
     raise SystemExit(main.__doc__)
