@@ -28,13 +28,16 @@ precursor_jax.data.geoelectric.read_day_file) go in a config made at run time:
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import importlib.util
 import os
 import zlib
 
 import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
+from tensorflow_datasets.core import shuffle as tfds_shuffle
 
 from precursor_jax.data import synthetic_ses
 
@@ -117,6 +120,11 @@ class SesSynthetic(tfds.core.GeneratorBasedBuilder):
   def __init__(self, *, file_format: str = "array_record", **kwargs):
     super().__init__(file_format=file_format, **kwargs)
 
+  def download_and_prepare(self, *args, **kwargs):
+    """tfds' download_and_prepare; without TensorFlow, the shuffle buffer stays in memory."""
+    with _shuffle_in_memory_without_tensorflow():
+      super().download_and_prepare(*args, **kwargs)
+
   # tfds 4.9.10 looks the code path up through `importlib_resources`, a package it only declares
   # for Python < 3.9; naming the file directly needs no extra dependency.
   @tfds.core.utils.classproperty
@@ -163,6 +171,27 @@ class SesSynthetic(tfds.core.GeneratorBasedBuilder):
 
   def _generate_examples(self, recipe, split, source):
     yield from synthetic_ses.iter_examples(recipe, split, source)
+
+
+@contextlib.contextmanager
+def _shuffle_in_memory_without_tensorflow():
+  """Lets tfds keep a split's records in memory however large it is, when TF is missing.
+
+  tfds' writer spills a split of more than 1 GB (tfds.core.shuffle.MAX_MEM_BUFFER_SIZE) to
+  temporary files through tf.io.gfile, i.e. it needs TensorFlow; the paper-scale train split is
+  about 1.3 GB. Without TensorFlow the limit is lifted for the build, so the build needs memory
+  for its largest split (the same as load_ses_split needs to read it). The records and their
+  order are the same either way.
+  """
+  if importlib.util.find_spec("tensorflow") is not None:
+    yield
+    return
+  saved = tfds_shuffle.MAX_MEM_BUFFER_SIZE
+  tfds_shuffle.MAX_MEM_BUFFER_SIZE = 1 << 62
+  try:
+    yield
+  finally:
+    tfds_shuffle.MAX_MEM_BUFFER_SIZE = saved
 
 
 def _jsonable(value):

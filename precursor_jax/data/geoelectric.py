@@ -5,22 +5,30 @@ in mV/km (= uV/m), sampled every 10 s, sample 0 at 00:00 local time. Background 
 of two places, and the SES dataset builder takes either:
 
 1. The synthetic model (`synthetic_day`), the sum of six documented components (each has its own
-   function below, `synthetic_day_components` returns them separately):
-   - magnetotelluric induction: a geomagnetic variation field B (Sq daily variation, red-noise ULF
-     activity, occasional storm days) turned into E by a 1-D layered-earth impedance,
-     E(f) = Z(f) B(f) / mu0;
-   - tides: M2, S2, K1, O1 lines of a fraction of a mV/km (ocean-tide induction, earth tides);
-   - electrode drift: a linear trend plus a random walk;
-   - a per-day DC offset (electrode self-potential, about +-100 mV/km: the paper's RMSPE of 3.3 %
-     divides by the labels, so they must sit far from zero);
-   - white instrument noise;
-   - train leakage current: a timetable of trains from about 06:00 to midnight, each passage a few
-     random-sign pulses of a few minutes, plus DC stray-current steps; none at night. Strong at
-     HKB (its dipoles cross the railway), moderate at MTS, weak at OTA (paper, sec. II-A).
+   function below, `synthetic_day_components` returns them separately). Typical sizes at HKB:
+   - magnetotelluric induction: a geomagnetic variation field B (Sq: a 15-45 nT dip of the
+     northward field around local noon and a 5-15 nT east-west swing; red-noise ULF activity,
+     100 nT^2/Hz at 1 mHz falling as f^-2; storms on ~4 % of days: a 10-40 nT sudden commencement,
+     a 50-250 nT main phase, 5-30x the ULF power) turned into E by a 1-D layered earth,
+     E(f) = Z(f) B(f) / mu0 (HKB: 1000 ohm m crust 20 km, 100 ohm m to 170 km, 10 ohm m below;
+     apparent resistivity 20-400 ohm m over 1e-5..0.05 Hz): ~1 mV/km on quiet days, tens of
+     mV/km in storm sudden commencements;
+   - tides: M2, S2, K1, O1 lines of 0.25-0.6 mV/km (ocean-tide induction, earth tides), running on
+     from day to day;
+   - electrode drift: a linear trend of N(0, 3) mV/km per day plus a random walk (1.5 mV/km/day);
+   - a per-day DC offset (electrode self-potential): HKB +120 +- 15, MTS -90 +- 10, OTA +60 +- 8
+     mV/km. The paper's RMSPE of 3.3 % divides by the labels, so they must sit far from zero;
+   - white instrument noise, 0.05 mV/km;
+   - train leakage current: trains every 15 min each way (jittered, some cancelled) from 06:00 to
+     about 23:40, each passage 1 + Poisson(2) bursts of 0.5-3 min with log-normal amplitudes
+     (median 10 mV/km) alternating in sign and 20-s exponential edges, plus DC stray-current
+     steps; zero before 06:00 and after the last train. Strong at HKB (its dipoles cross the
+     railway), moderate at MTS (median 4 mV/km, every 20 min), weak at OTA (1.5 mV/km, every 30
+     min), as the paper describes (sec. II-A).
    The station parameters in `STATIONS` are illustrative, chosen to look like the records the SES
    paper describes (Fig. 2); they are not fitted to the RIKEN data, which are not public.
-   Every random draw comes from a numpy Generator seeded by (seed, day index, station, component),
-   so a day is a pure function of its key. The geomagnetic field of a day is common to all stations.
+   Every random draw comes from a numpy Generator seeded by (seed, component, station, day), so a
+   day is a pure function of its key. The geomagnetic field of a day is common to all stations.
 
 2. A directory of the user's own records, one file per local day (`read_day_file`):
    `YYYYMMDD.txt`, 8640 lines, one value per line in mV/km, sample i at 00:00 + 10 i s local time;
