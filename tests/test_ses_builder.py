@@ -1,5 +1,6 @@
 """The tfds ses_synthetic builder: configs, a tiny build read back without TensorFlow, loading."""
 import dataclasses
+import importlib.util
 import sys
 
 import numpy as np
@@ -142,3 +143,15 @@ def test_user_background_directory_build(tmp_path):
   np.testing.assert_allclose(residual[start:start + duration], arrays["ses_amplitude"][row],
                              atol=1e-4)
   assert np.abs(np.delete(residual, np.arange(start, start + duration))).max() < 1e-4
+
+
+def test_split_larger_than_the_tfds_memory_buffer_builds_without_tensorflow(tmp_path, monkeypatch):
+  """tfds spills a split over MAX_MEM_BUFFER_SIZE (1 GB; the paper-scale train split is 1.3 GB)
+  to disk through tf.io.gfile; shrunk here to 10 kB so that the tiny build would spill."""
+  if importlib.util.find_spec("tensorflow") is not None:
+    pytest.skip("with TensorFlow installed tfds spills to disk as usual")
+  from tensorflow_datasets.core import shuffle as tfds_shuffle
+  monkeypatch.setattr(tfds_shuffle, "MAX_MEM_BUFFER_SIZE", 10_000)
+  arrays = ses.load_ses_split(tiny_config("tiny_spill"), "train", str(tmp_path))
+  assert len(arrays["input"]) == 18
+  assert tfds_shuffle.MAX_MEM_BUFFER_SIZE == 10_000  # restored after the build
