@@ -477,16 +477,17 @@ def _clock(sample: int) -> str:
   return str(datetime.timedelta(seconds=sample * SAMPLE_INTERVAL_S)).zfill(8)
 
 
-def _describe_gaps(missing: np.ndarray, line_of: np.ndarray) -> str:
+def _describe_gaps(missing: np.ndarray, line_of: np.ndarray, unit: str = "lines") -> str:
   """A sentence about the runs of missing samples of a day (first run in full)."""
   padded = np.concatenate([[False], missing, [False]]).astype(np.int8)
   starts = np.flatnonzero(np.diff(padded) == 1)
   stops = np.flatnonzero(np.diff(padded) == -1)
   a, b = int(starts[0]), int(stops[0])
-  first = (f"samples {a}..{b - 1} ({_clock(a)}..{_clock(b - 1)}, lines "
+  first = (f"samples {a}..{b - 1} ({_clock(a)}..{_clock(b - 1)}, {unit} "
            f"{line_of[a]}..{line_of[b - 1]}, {b - a} missing)")
-  more = f"; {len(starts) - 1} more gap(s), {int(missing.sum())} missing samples in all" if len(
-      starts) > 1 else ""
+  more = ""
+  if len(starts) > 1:
+    more = f"; {len(starts) - 1} more gap(s), {int(missing.sum())} missing samples in all"
   return f"gap at {first}{more}; days with gaps are rejected, not patched"
 
 
@@ -599,8 +600,8 @@ def days_from_timeseries(ts: ts_lib.TimeSeries, channel: str,
     day = values[start:start + count]
     missing = np.isnan(day)
     if missing.any():
-      rejected.append((name, _describe_gaps(missing, np.arange(start, start + count) + 1)
-                       .replace("lines", "series samples (1-based)")))
+      rejected.append((name, _describe_gaps(missing, np.arange(start, start + count),
+                                            unit="series indices")))
       continue
     days.append(np.array(day))
     kept.append(date)
