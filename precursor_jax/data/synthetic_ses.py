@@ -166,25 +166,13 @@ def ses_waveform(draw: SesDraw, rise_samples: int = 0,
   return out
 
 
-def embed_segment(day: np.ndarray, segment: np.ndarray, start: int) -> np.ndarray:
-  """day with segment added at samples [start, start + len(segment)); (T,), (L,) -> (T,).
-
-  The building block of the Table-I test: a real anomaly (`cut_anomaly`) placed at another time
-  of another day.
-  """
-  day = np.asarray(day, dtype=np.float64)
-  segment = np.asarray(segment, dtype=np.float64)
-  if start < 0 or start + segment.size > day.size:
-    raise ValueError(f"a segment of {segment.size} samples at {start} does not fit in a day of "
-                     f"{day.size} samples")
-  out = day.copy()
-  out[start:start + segment.size] += segment
-  return out
-
-
 def cut_anomaly(day: np.ndarray, start: int, stop: int, margin: int = 6) -> np.ndarray:
   """The anomaly on samples [start, stop) of a day, minus the straight line through the mean
-  levels of the `margin` samples just before and just after it; (T,) -> (stop - start,)."""
+  levels of the `margin` samples just before and just after it; (T,) -> (stop - start,).
+
+  The cut for the paper's Table-I test (a real anomaly moved to 04:00, 13:00, 18:00 of other days
+  with precursor_jax.anomaly.ses.embed_anomaly).
+  """
   day = np.asarray(day, dtype=np.float64)
   if margin < 1 or start - margin < 0 or stop + margin > day.size or stop <= start:
     raise ValueError(f"need 0 <= start - margin and stop + margin <= {day.size} with stop > "
