@@ -353,6 +353,9 @@ def test_edl_reader_errors(tmp_path):
   (tmp_path / "ST_200101000000.EX").write_text("1\n2\n")
   with pytest.raises(DataFormatError, match=r"no file for channel\(s\) \['EY'\]"):
     ge.read_edl_ascii(tmp_path)
+  (tmp_path / "ST_200101000000.EY").write_text("")
+  with pytest.raises(DataFormatError, match="ST_200101000000.EY: empty file"):
+    ge.read_edl_ascii(tmp_path)
   (tmp_path / "ST_200101000000.EY").write_text("1\nx\n")
   with pytest.raises(DataFormatError, match="ST_200101000000.EY line 2"):
     ge.read_edl_ascii(tmp_path)

@@ -632,7 +632,9 @@ class EdlSegment:
 
 
 def _read_column(path: pathlib.Path) -> np.ndarray:
-  """One number per line; DataFormatError names the first bad line."""
+  """One number per line; DataFormatError names the first bad line (or an empty file)."""
+  if path.stat().st_size == 0:
+    raise DataFormatError(path, None, "empty file, expected one number per line")
   try:
     return np.loadtxt(path, dtype=np.float64, ndmin=1)
   except ValueError:
