@@ -172,13 +172,8 @@ def run_linear_training(workdir, stop_after_step=None, total_steps=12):
                                                          axis_name=parallel.BATCH_AXIS), mesh)
   state = parallel.replicate(fresh_state(params, optimizer), mesh)
   checkpointer = checkpoints.Checkpointer(workdir / "checkpoints")
-  record = {}
-  if checkpointer.latest_step() is not None:
-    state, record = checkpointer.restore(checkpoints.abstract_like(state))
-
-  def make_batch(s):
-    index = batching.train_batch_indices(s, num_examples=48, batch_size=16, seed=0)
-    return parallel.shard_batch(batching.take(data, index), mesh)
+  state, record = checkpoints.restore_or_initialize(checkpointer, state)
+  make_batch = loop.sharded_train_batches(data, batch_size=16, seed=0, mesh=mesh)
   schedule = loop.Schedule(total_steps=total_steps, steps_per_epoch=3, log_every_steps=2,
                            checkpoint_every_steps=4)
   evaluate = lambda state, epoch: {"epoch_loss": float(linear_loss(state.params, {}, data, None, False)[0])}
@@ -223,3 +218,24 @@ def test_restore_params_refuses_an_empty_directory(tmp_path):
     checkpoints.restore_params(tmp_path / "empty", fresh_state(params, state_lib.adam()))
   with pytest.raises(FileNotFoundError, match="no checkpoint directory"):
     checkpoints.restore_params(tmp_path / "missing", fresh_state(params, state_lib.adam()))
+
+
+def test_init_from_takes_parameters_but_not_the_optimizer(tmp_path):
+  trained, _ = run_linear_training(tmp_path / "source")
+  params, _ = make_problem(n=48)
+  optimizer = state_lib.adam()
+  checkpointer = checkpoints.Checkpointer(tmp_path / "target" / "checkpoints")
+  state, record = checkpoints.restore_or_initialize(checkpointer, fresh_state(params, optimizer),
+                                                    init_from=tmp_path / "source")
+  checkpointer.close()
+  np.testing.assert_array_equal(state.params["dense"]["kernel"], trained.params["dense"]["kernel"])
+  assert int(state.step) == 0 and float(jnp.abs(state.opt_state.mu["dense"]["kernel"]).sum()) == 0
+  assert record == {"init_from": str(tmp_path / "source")}
+
+
+def test_predict_split_covers_every_example_once():
+  mesh = parallel.make_mesh()
+  arrays = {"x": np.arange(21, dtype=np.float32)[:, None]}
+  predict = parallel.data_parallel_apply(lambda state, batch: {"double": 2 * batch["x"][:, 0]}, mesh)
+  out = loop.predict_split(predict, None, arrays, batch_size=8, mesh=mesh)
+  np.testing.assert_array_equal(out["double"], 2 * np.arange(21))

@@ -76,3 +76,20 @@ def restore_params(directory: str | pathlib.Path, abstract_state: PyTree) -> tup
   finally:
     checkpointer.close()
   return state.params, state.batch_stats
+
+
+def restore_or_initialize(checkpointer: Checkpointer, state: PyTree,
+                          init_from: str | pathlib.Path | None = None) -> tuple[PyTree, dict]:
+  """The state a run starts from, in big_vision's order: the workdir's latest checkpoint (resume) >
+  `init_from`, another run's workdir (its parameters and batch statistics, fresh optimizer and step:
+  transfer learning) > `state` as given (scratch). Returns (state, run record)."""
+  if checkpointer.latest_step() is not None:
+    state, record = checkpointer.restore(abstract_like(state))
+    print(f"resuming from step {int(state.step)} in {checkpointer.directory}", flush=True)
+    return state, record
+  if init_from:
+    source = pathlib.Path(init_from).expanduser()
+    params, batch_stats = restore_params(source / "checkpoints", abstract_like(state))
+    print(f"initialised parameters from {source}", flush=True)
+    return state.replace(params=params, batch_stats=batch_stats), {"init_from": str(source)}
+  return state, {}

@@ -8,11 +8,13 @@ resumes where the checkpoint left off.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import jax
+import numpy as np
 
-from precursor_jax.data.batching import prefetch
+from precursor_jax.data import batching
+from precursor_jax.training import parallel
 from precursor_jax.training.checkpoints import Checkpointer
 from precursor_jax.training.state import Hyperparams, TrainState
 from precursor_jax.training.step import all_finite
@@ -43,7 +45,7 @@ def run(*, state: TrainState, train_step: Callable, hparams: Hyperparams,
   record.setdefault("history", [])
   start = int(jax.device_get(state.step))
   progress = Progress(schedule.total_steps, start)
-  for step, batch in prefetch(make_batch, range(start, schedule.total_steps)):
+  for step, batch in batching.prefetch(make_batch, range(start, schedule.total_steps)):
     state, metrics = train_step(state, batch, hparams)
     done = step + 1
     epoch_end = done % schedule.steps_per_epoch == 0
@@ -71,3 +73,30 @@ def run(*, state: TrainState, train_step: Callable, hparams: Hyperparams,
   if checkpointer is not None:
     checkpointer.wait()
   return state, record
+
+
+def sharded_train_batches(arrays: Mapping[str, np.ndarray], batch_size: int, seed: int,
+                          mesh) -> Callable[[int], Any]:
+  """make_batch(step) for `run`: this process's rows of the step's shuffled global batch, on the mesh."""
+  num_examples = len(next(iter(arrays.values())))
+  rows = parallel.process_slice(batch_size)
+
+  def make_batch(step: int):
+    index = batching.train_batch_indices(step, num_examples=num_examples, batch_size=batch_size, seed=seed)
+    return parallel.shard_batch(batching.take(arrays, index[rows]), mesh)
+  return make_batch
+
+
+def predict_split(predict: Callable, state: TrainState, arrays: Mapping[str, np.ndarray], batch_size: int,
+                  mesh) -> dict[str, np.ndarray]:
+  """Per-example outputs of predict(state, batch) over a whole split (padded batches, padding dropped).
+
+  `predict` is a `parallel.data_parallel_apply` function returning a dict of (batch, ...) arrays.
+  """
+  rows = parallel.process_slice(batch_size)
+  outputs = []
+  for batch, valid in batching.eval_batches(arrays, batch_size):
+    local = {k: v[rows] for k, v in batch.items()}
+    result = jax.device_get(predict(state, parallel.shard_batch(local, mesh)))
+    outputs.append({k: np.asarray(v)[valid] for k, v in result.items()})
+  return {k: np.concatenate([o[k] for o in outputs]) for k in outputs[0]}

@@ -60,21 +60,15 @@ def make_predict_fn(model, detection: Mapping[str, Any]) -> Callable:
     interval = ses_scoring.extract_ses_interval(prediction, **detection)
     return {
         "start": interval.start, "end": interval.end, "amplitude": interval.amplitude,
-        "rmspe": metric_fns.rmspe(batch["target"], prediction, axis=-1),
+        "rmspe": jax.vmap(metric_fns.rmspe)(batch["target"], prediction),
         "mse": jnp.mean(jnp.square((prediction - batch["target"]) / model.scale), axis=-1),
     }
   return predict
 
 
-def run_predictions(predict: Callable, state, arrays: Arrays, batch_size: int, mesh) -> Arrays:
-  """Per-example outputs of `predict` over a whole split (padded batches, padding dropped)."""
-  model_inputs = {k: arrays[k] for k in MODEL_KEYS}
-  outputs = []
-  for batch, valid in batching.eval_batches(model_inputs, batch_size):
-    local = {k: v[parallel.process_slice(batch_size)] for k, v in batch.items()}
-    result = jax.device_get(predict(state, parallel.shard_batch(local, mesh)))
-    outputs.append({k: np.asarray(v)[valid] for k, v in result.items()})
-  return {k: np.concatenate([o[k] for o in outputs]) for k in outputs[0]}
+def predict_on(predict: Callable, state, arrays: Arrays, batch_size: int, mesh) -> Arrays:
+  """Per-example detection outputs over a split (only the model's inputs travel to the devices)."""
+  return loop.predict_split(predict, state, {k: arrays[k] for k in MODEL_KEYS}, batch_size, mesh)
 
 
 def score_split(predictions: Arrays, arrays: Arrays) -> dict[str, float]:
@@ -103,27 +97,6 @@ def default_hyperparams(config: ml_collections.ConfigDict, steps_per_epoch: int)
       weight_penalty=config.weight_penalty, bias_penalty=config.bias_penalty)
 
 
-def initial_state(config, model, optimizer, mesh, workdir_checkpointer) -> tuple[state_lib.TrainState, dict]:
-  """Resume order: checkpoint in the workdir > config.init_from (transfer) > scratch."""
-  key = jax.random.key(config.seed)
-  init_key, rng_key = jax.random.split(key)
-  dummy = jnp.zeros((1, config.dataset.day_samples), jnp.float32)
-  params = model.init(init_key, dummy)["params"]
-  state = state_lib.create_train_state(params, optimizer, rng_key)
-  state = parallel.replicate(state, mesh)
-  if workdir_checkpointer.latest_step() is not None:
-    state, record = workdir_checkpointer.restore(checkpoints.abstract_like(state))
-    print(f"resuming from step {int(state.step)} in {workdir_checkpointer.directory}", flush=True)
-    return state, record
-  if config.get("init_from"):
-    params, batch_stats = checkpoints.restore_params(
-        pathlib.Path(config.init_from).expanduser() / "checkpoints", checkpoints.abstract_like(state))
-    state = state.replace(params=params, batch_stats=batch_stats)
-    print(f"initialised parameters from {config.init_from}", flush=True)
-    return state, {"init_from": str(config.init_from)}
-  return state, {}
-
-
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> dict:
   """Trains and evaluates an SES network; returns the summary that is also written to summary.json."""
   workdir = pathlib.Path(workdir).expanduser().resolve()
@@ -146,27 +119,24 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
   optimizer = state_lib.adam(config.adam_eps)
   checkpointer = checkpoints.Checkpointer(workdir / "checkpoints",
                                           max_to_keep=config.get("checkpoints_to_keep", 2))
-  state, record = initial_state(config, model, optimizer, mesh, checkpointer)
+  init_key, rng_key = jax.random.split(jax.random.key(config.seed))
+  params = model.init(init_key, jnp.zeros((1, config.dataset.day_samples), jnp.float32))["params"]
+  state = parallel.replicate(state_lib.create_train_state(params, optimizer, rng_key), mesh)
+  state, record = checkpoints.restore_or_initialize(checkpointer, state, config.get("init_from"))
   hparams = default_hyperparams(config, per_epoch)
 
   train_step = parallel.data_parallel(
       step_lib.make_train_step(make_loss_fn(model), optimizer, axis_name=parallel.BATCH_AXIS), mesh)
   predict = parallel.data_parallel_apply(make_predict_fn(model, dict(config.detection)), mesh)
-  train_model_arrays = {k: train[k] for k in MODEL_KEYS}
-
-  def make_batch(step: int):
-    index = batching.train_batch_indices(step, num_examples=len(train["input"]),
-                                         batch_size=config.batch_size, seed=config.seed)
-    return parallel.shard_batch(batching.take(train_model_arrays, index[parallel.process_slice(
-        config.batch_size)]), mesh)
-
+  make_batch = loop.sharded_train_batches({k: train[k] for k in MODEL_KEYS}, config.batch_size,
+                                          config.seed, mesh)
   train_probe = subset(train, config.eval.train_examples, config.seed)
 
   def evaluate(state, epoch):
     del epoch
     results = {}
     for name, arrays in (("test", test), ("train", train_probe)):
-      scores = score_split(run_predictions(predict, state, arrays, config.batch_size, mesh), arrays)
+      scores = score_split(predict_on(predict, state, arrays, config.batch_size, mesh), arrays)
       results.update({f"{name}/{k}": v for k, v in scores.items() if k != "count"})
     return results
 
@@ -197,12 +167,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
 def final_report(config, workdir, model, state, predict, test: Arrays, mesh) -> dict:
   """Test-split scores, study-set sweeps, timing of inference, a table on stdout and a figure."""
   from precursor_jax import figures
-  test_predictions = run_predictions(predict, state, test, config.batch_size, mesh)
+  test_predictions = predict_on(predict, state, test, config.batch_size, mesh)
   summary = {"test": score_split(test_predictions, test), "studies": {}}
   for study_config in config.eval.get("studies", ()):
     arrays = load_split(config, study_config, "test")
     summary["studies"][study_config] = score_split(
-        run_predictions(predict, state, arrays, config.batch_size, mesh), arrays)
+        predict_on(predict, state, arrays, config.batch_size, mesh), arrays)
     summary["studies"][study_config]["amplitude_mV_km"] = float(np.median(np.abs(arrays["ses_amplitude"])))
     summary["studies"][study_config]["duration_min"] = float(np.median(arrays["ses_duration"]) / 6.0)
   summary["inference_ms_per_day"] = time_inference(predict, state, test, config.batch_size, mesh)
