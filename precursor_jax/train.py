@@ -10,7 +10,7 @@ from __future__ import annotations
 import pathlib
 import sys
 
-from absl import app, flags
+from absl import app, flags, logging
 from ml_collections import config_flags
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py[:arg]).",
@@ -42,6 +42,8 @@ def default_workdir(config_argument: str) -> pathlib.Path:
 def main(argv) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  if not flags.FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.WARNING)  # orbax and tfds log every file operation at INFO
   config = _CONFIG.value
   config_argument = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--config=")), None)
   if config_argument is None and "--config" in sys.argv:

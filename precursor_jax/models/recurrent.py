@@ -45,8 +45,9 @@ class Recurrent(nn.Module):
     projected = jnp.einsum("btd,dg->tbg", xs, kernel) + bias[None, None, :]  # time-major for the scan
     if self.reverse:
       projected = projected[::-1]
-    batch = xs.shape[0]
-    h0 = jnp.zeros((batch, h_dim), xs.dtype)
+    # Zeros derived from the data rather than jnp.zeros: inside shard_map the carry must vary over the
+    # batch axis like the inputs do.
+    h0 = jnp.zeros_like(projected[0, :, :h_dim])
 
     if self.cell == "lstm":
       def step(carry, x_t):
