@@ -114,10 +114,11 @@ def export(args) -> dict:
   model.eval()
   with torch.no_grad():
     arrays["eval_output"] = forward(torch, model, *batch).numpy()
-  np.savez_compressed(args.out, **arrays)
   config = {k: getattr(args, k) for k in ("history", "horizon", "channels", "d_model", "d_inner", "d_k",
                                           "d_bottleneck", "n_heads", "n_layers", "window_sizes",
                                           "inner_size", "batch", "seed")}
+  arrays["config_json"] = np.array(json.dumps(config))
+  np.savez_compressed(args.out, **arrays)
   return dict(out=args.out, config=config, torch=torch.__version__, arrays=len(arrays))
 
 
