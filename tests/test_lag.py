@@ -78,3 +78,20 @@ def test_fit_time_difference_of_boltzmann_centres():
     on_g = sg.characteristic_times(geomag_fit)
     assert float(onset_diff) == pytest.approx(float(on_g.onset - on_s.onset))
     assert float(onset_err) == pytest.approx(float(jnp.hypot(on_s.onset_err, on_g.onset_err)))
+
+
+def test_bootstrap_time_difference_is_wider_than_the_printed_error():
+  rng = np.random.default_rng(3)
+  x_strain, x_geomag = np.arange(-300.0, 0.0), np.arange(-109.0, 0.0)
+  bump = 0.9 * np.exp(-0.5 * ((x_strain + 45) / 8) ** 2)
+  strain_curve = np.cumsum(rng.random(x_strain.size) < bump).astype(float)
+  bump = 0.9 * np.exp(-0.5 * ((x_geomag + 25) / 6) ** 2)
+  geomag_curve = np.cumsum(rng.random(x_geomag.size) < bump).astype(float)
+  strain_fit = sg.fit_boltzmann(x_strain, strain_curve)
+  geomag_fit = sg.fit_boltzmann(x_geomag, geomag_curve)
+  diff, printed = lg.fit_time_difference(strain_fit, geomag_fit)
+  centre, spread = lg.bootstrap_time_difference(jax.random.key(0), x_strain, strain_fit, x_geomag,
+                                                geomag_fit, n_boot=100)
+  assert float(centre) == pytest.approx(float(diff), rel=1e-6)
+  assert float(spread) > 3 * float(printed)
+  assert abs(float(diff) - 20.0) < 3 * float(spread)  # true lag 20 days, strain leads

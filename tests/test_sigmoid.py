@@ -209,3 +209,32 @@ def test_random_curves_including_ill_posed_ones_fit_as_well_as_scipy():
   for i in range(len(ys)):
     scipy_rss = scipy_fit(x, ys[i], guesses[i])[4]
     assert float(fits.rss[i]) <= scipy_rss * (1 + 1e-3)
+
+
+def test_bootstrap_spread_matches_the_real_spread_where_printed_errors_do_not():
+  """Cumulative 0/1 day counts: Origin-style errors are ~10x too small; the bootstrap is not."""
+  rng = np.random.default_rng(14)
+  x = np.arange(-109.0, 0.0)
+  p_day = 0.9 * np.exp(-0.5 * ((x + 20) / 8) ** 2)
+  curves = np.cumsum(rng.random((200, x.size)) < p_day, axis=1).astype(float)
+  fits = jax.vmap(sg.fit_boltzmann, in_axes=(None, 0))(x, curves)
+  real = np.asarray(sg.robust_std(fits.params))  # spread over independent records
+  boot, printed = [], []
+  for i in range(8):
+    fit = jax.tree.map(lambda a, i=i: a[i], fits)
+    replicates, spread = sg.bootstrap_cumulative_fit(jax.random.key(i), x, fit, n_boot=100)
+    assert replicates.shape == (100, 4)
+    boot.append(np.asarray(spread))
+    printed.append(np.asarray(fit.stderr))
+  boot, printed = np.median(boot, axis=0), np.median(printed, axis=0)
+  np.testing.assert_allclose(boot[1:], real[1:], rtol=0.35)  # A2, x0, dx
+  assert np.all(real[1:] > 4 * printed[1:])
+  first = jax.tree.map(lambda a: a[0], fits)
+  once = sg.bootstrap_cumulative_fit(jax.random.key(0), x, first, n_boot=100)[1]
+  twice = sg.bootstrap_cumulative_fit(jax.random.key(0), x, first, n_boot=100)[1]
+  np.testing.assert_array_equal(np.asarray(once), np.asarray(twice))  # the key decides
+
+
+def test_robust_std_of_a_normal_sample():
+  sample = np.random.default_rng(15).normal(3.0, 2.0, size=(20000, 2))
+  np.testing.assert_allclose(np.asarray(sg.robust_std(sample)), [2.0, 2.0], rtol=0.03)

@@ -16,6 +16,8 @@ response comes later):
 2. `fit_time_difference`: t_geomag - t_strain for a characteristic time x0 + c dx of two Boltzmann
    fits (c = 0: the centres x0; c = -2: the onsets of rapid accumulation), with standard error
    sqrt(var_geomag + var_strain): the fits use different instruments' data, so they are independent.
+   The fits' printed errors are far too small for cumulative curves (see anomaly/sigmoid.py);
+   `bootstrap_time_difference` gives the spread from parametric bootstrap replicates of both fits.
 
 jax.numpy throughout (jit/vmap-able; `max_lag` static).
 """
@@ -27,7 +29,12 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from precursor_jax.anomaly.sigmoid import BoltzmannFit, time_at
+from precursor_jax.anomaly.sigmoid import (
+  BoltzmannFit,
+  bootstrap_cumulative_fit,
+  robust_std,
+  time_at,
+)
 
 
 class LagResult(NamedTuple):
@@ -85,3 +92,17 @@ def fit_time_difference(strain_fit: BoltzmannFit, geomag_fit: BoltzmannFit, widt
   t_strain, e_strain = time_at(strain_fit, widths)
   t_geomag, e_geomag = time_at(geomag_fit, widths)
   return t_geomag - t_strain, jnp.sqrt(e_strain**2 + e_geomag**2)
+
+
+def bootstrap_time_difference(key, x_strain, strain_fit: BoltzmannFit, x_geomag,
+                              geomag_fit: BoltzmannFit, widths=0.0, *, n_boot: int = 200):
+  """(t_geomag - t_strain, robust spread) from bootstrap replicates of both cumulative-curve fits.
+
+  x_strain, x_geomag: each fit's (N,) consecutive days, on one time axis (e.g. days to the event).
+  """
+  key_strain, key_geomag = jax.random.split(key)
+  strain = bootstrap_cumulative_fit(key_strain, x_strain, strain_fit, n_boot=n_boot)[0]
+  geomag = bootstrap_cumulative_fit(key_geomag, x_geomag, geomag_fit, n_boot=n_boot)[0]
+  differences = (geomag[:, 2] + widths * geomag[:, 3]) - (strain[:, 2] + widths * strain[:, 3])
+  centre = time_at(geomag_fit, widths)[0] - time_at(strain_fit, widths)[0]
+  return centre, robust_std(differences)

@@ -40,6 +40,13 @@ Characteristic times a seismologist reads off the fit (`characteristic_times`), 
                                dx is the deceleration peak;
   maximum rate                 y'(x0) = (A2 - A1) / (4 dx) per unit x.
 Their errors propagate C: var(x0 + c dx) = C_x0x0 + c^2 C_dxdx + 2 c C_x0dx.
+
+Caveat on the errors of a fit to a CUMULATIVE curve: they assume independent residuals, but the
+residuals of a running count are strongly autocorrelated (a random walk), so the printed errors are
+far too small. On simulated 109-day records of 0/1 anomalous days (400 records, a Gaussian bump of
+daily probability 0.9 and width 8 days) the real spread of x0 was 1.37 days against a median
+printed error of 0.14. `bootstrap_cumulative_fit` (parametric bootstrap: redraw the days from the
+fitted curve, refit) gave 1.40; with a 0.05/day background added it gave 2.2 against a real 3.0.
 """
 from __future__ import annotations
 
@@ -309,3 +316,28 @@ def characteristic_times(fit: BoltzmannFit) -> CharacteristicTimes:
   grad = jnp.stack([-1 / (4 * dx), 1 / (4 * dx), jnp.zeros_like(dx), -rate / dx], axis=-1)
   rate_var = jnp.einsum("...i,...ij,...j->...", grad, fit.cov, grad)
   return CharacteristicTimes(*onset, *inflection, *end, *acceleration, rate, jnp.sqrt(rate_var))
+
+
+def robust_std(samples, axis=0):
+  """Interquartile range / 1.349 (the standard deviation for a normal sample), along `axis`."""
+  q25, q75 = jnp.percentile(samples, jnp.array([25.0, 75.0]), axis=axis)
+  return (q75 - q25) / 1.349
+
+
+@functools.partial(jax.jit, static_argnames=("n_boot",))
+def bootstrap_cumulative_fit(key, x, fit: BoltzmannFit, mask=None, *, n_boot: int = 200):
+  """Parametric bootstrap of a fit to a cumulative count of 0/1 days: ((n_boot, 4), (4,) spread).
+
+  The fitted curve's daily increase is the probability that a day is anomalous; each replicate draws
+  the days afresh from it, accumulates them from the fitted first level and is refitted. The spread
+  is `robust_std` of the replicates (a few replicates may run off to a degenerate fit). x: (N,)
+  consecutive days; fit: the fit to the observed curve (dx > 0, rising).
+  """
+  x = jnp.asarray(x, fit.params.dtype)
+  level = boltzmann(x, *fit.params)
+  p_day = jnp.clip(jnp.diff(level), 0.0, 1.0)
+  draws = jax.random.uniform(key, (n_boot, p_day.shape[0]), dtype=x.dtype) < p_day[None, :]
+  steps = jnp.concatenate([jnp.zeros((n_boot, 1), x.dtype), draws.astype(x.dtype)], axis=1)
+  curves = level[0] + jnp.cumsum(steps, axis=1)
+  replicates = jax.vmap(lambda y: fit_boltzmann(x, y, mask).params)(curves)
+  return replicates, robust_std(replicates)
