@@ -29,7 +29,12 @@ def ses_config(station: str, preset: str = "small", dataset: str | None = None) 
   c.model = ml_collections.ConfigDict()
   c.model.name = "lstm_ae"   # lstm_ae | lstm_ae_no_attention | gru_ae | fc_ae | fct_ae
   c.model.scale = 10.0       # mV/km; days are centred on their median and divided by this
-  c.model.kwargs = ml_collections.ConfigDict()
+  # Sizes per network family (the variants lstm_ae_no_attention and gru_ae use the lstm_ae block).
+  c.model.lstm_ae = ml_collections.ConfigDict(dict(
+      bidirectional_features=512, encoder_features=256, decoder_features=512,
+      attention_output="reweight", unroll=1))
+  c.model.fc_ae = ml_collections.ConfigDict(dict(channels=(16, 32, 64, 128), strides=(10, 4, 4, 3)))
+  c.model.fct_ae = ml_collections.ConfigDict(dict(hidden=(1024, 256, 1024)))
 
   # The paper: Adam 1e-3 with inverse-time decay 8e-6 per step, batch 128, 100 epochs, MSE + weight penalty.
   c.batch_size = 128

@@ -111,7 +111,7 @@ def lstm_ae_parameter_count(day=8640, stride=10, steps=24, bi=512, enc=256, dec=
   """Parameters of the paper's network, counted layer by layer from the architecture."""
   step_features = day // stride // steps
   lstm = lambda d_in, h: 4 * h * (d_in + h + 1)
-  return ((stride + 1) + 2 * step_features                       # conv, LayerNorm
+  return ((stride + 1) + 2 * (day // stride)                     # conv, LayerNorm
           + 2 * lstm(step_features, bi) + 2 * bi                  # bidirectional, LayerNorm
           + (steps * reduced + reduced) + (reduced * steps + steps)  # attention convs
           + lstm(bi, enc) + 2 * enc                               # encoder, LayerNorm

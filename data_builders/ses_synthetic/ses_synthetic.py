@@ -112,8 +112,9 @@ def _paper_configs() -> list[SesConfig]:
 class SesSynthetic(tfds.core.GeneratorBasedBuilder):
   """Synthetic SES embedded in 0.1 Hz geoelectric days (synthetic or the user's own)."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "First release."}
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {"1.0.0": "First release.",
+                   "1.1.0": "Targets cleaned with one-hour windows (were 10 minutes), see signal/filters.py."}
   BUILDER_CONFIGS = _paper_configs()
   DEFAULT_CONFIG_NAME = "hkb_small"
 

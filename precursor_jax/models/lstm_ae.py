@@ -5,7 +5,8 @@ other noise, with any SES kept, from which `anomaly/ses.py` reads the SES interv
 
 Architecture (paper Fig. 4, 13, 14; "LayerNorm between adjacent layers"):
 
-  day (8640) -> Conv1D(1 filter, kernel = stride = 10, ReLU) -> 864 values as 24 steps x 36
+  day (8640) -> Conv1D(1 filter, kernel = stride = 10, ReLU) -> LayerNorm over the 864 values
+             -> 24 steps x 36
              -> bidirectional LSTM(512), forward and backward outputs averaged       (24 x 512)
              -> time-step attention: max and mean over features (24), a shared 1-D conv pair 24 -> 4 -> 24
                 (kernel 1, ReLU between), summed, sigmoid -> one weight per step                  (24)
@@ -23,7 +24,10 @@ Choices where the paper is silent (all of them module fields, set from the confi
   * the paper initialises weights "within (0, 1]"; we use Glorot/orthogonal initialisation (Keras defaults),
     which trains reliably;
   * inputs are centred on the day's median and divided by `scale` (mV/km) inside `SesDenoiser`, so a model
-    works on raw days in physical units and outputs physical units.
+    works on raw days in physical units and outputs physical units; the conv bias starts at 3 (in units of
+    `scale`) so that the one-filter ReLU starts linear for SESs of either sign;
+  * the LayerNorm after the convolution normalises all 864 values together (one per step would remove each
+    hour's level, and the network could not rebuild the day's shape).
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ class LSTMAutoencoder(nn.Module):
   attention: bool = True             # False gives the "without time-step attention" baseline
   attention_reduced_steps: int = 4
   attention_output: str = "reweight"  # or "weighted_sum"
+  conv_bias_init: float = 3.0
   unroll: int = 1
 
   @nn.compact
@@ -75,10 +80,13 @@ class LSTMAutoencoder(nn.Module):
     if self.day_samples % self.conv_stride or reduced % self.num_steps:
       raise ValueError(f"day_samples={self.day_samples} must split into conv_stride={self.conv_stride} "
                        f"and then num_steps={self.num_steps}")
+    # Bias starts positive so the single ReLU filter begins in its linear range for both SES polarities
+    # (the paper fed raw days far from zero; ours are centred on their median).
     x = nn.Conv(1, kernel_size=(self.conv_stride,), strides=(self.conv_stride,), padding="VALID",
-                name="conv")(day[..., None])
-    x = nn.relu(x).reshape(batch, self.num_steps, reduced // self.num_steps)
-    x = nn.LayerNorm(name="norm_conv")(x)
+                bias_init=nn.initializers.constant(self.conv_bias_init), name="conv")(day[..., None])
+    # Normalise the 864 values together: a LayerNorm per 36-value step would erase each hour's level.
+    x = nn.LayerNorm(name="norm_conv")(nn.relu(x)[..., 0])
+    x = x.reshape(batch, self.num_steps, reduced // self.num_steps)
     x = Bidirectional(self.bidirectional_features, self.cell, unroll=self.unroll, name="bidirectional")(x)
     x = nn.LayerNorm(name="norm_bidirectional")(x)
     if self.attention:
@@ -130,6 +138,9 @@ def _registry() -> dict[str, Callable[..., nn.Module]]:
 
 
 SES_NETWORK_NAMES = ("lstm_ae", "lstm_ae_no_attention", "gru_ae", "fc_ae", "fct_ae")
+# The block of size hyperparameters each network takes (configs hold one block per family).
+SES_NETWORK_FAMILY = {"lstm_ae": "lstm_ae", "lstm_ae_no_attention": "lstm_ae", "gru_ae": "lstm_ae",
+                      "fc_ae": "fc_ae", "fct_ae": "fct_ae"}
 
 
 def build_ses_model(name: str, scale: float = 10.0, **kwargs) -> SesDenoiser:

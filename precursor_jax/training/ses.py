@@ -24,7 +24,7 @@ import numpy as np
 from precursor_jax import metrics as metric_fns
 from precursor_jax.anomaly import ses as ses_scoring
 from precursor_jax.data import batching
-from precursor_jax.models.lstm_ae import build_ses_model
+from precursor_jax.models.lstm_ae import SES_NETWORK_FAMILY, build_ses_model
 from precursor_jax.training import checkpoints, loop, parallel, state as state_lib, step as step_lib
 from precursor_jax.training.writer import MetricWriter, to_python, write_config
 
@@ -40,7 +40,14 @@ def load_split(config: ml_collections.ConfigDict, dataset_config: str, split: st
 
 
 def build_model(config: ml_collections.ConfigDict):
-  return build_ses_model(config.model.name, scale=config.model.scale, **config.model.get("kwargs", {}))
+  """The configured SES network; its sizes come from the config block of its family (config.model.lstm_ae,
+  .fc_ae or .fct_ae)."""
+  name = config.model.name
+  if name not in SES_NETWORK_FAMILY:
+    raise ValueError(f"config.model.name={name!r}: choose one of {', '.join(SES_NETWORK_FAMILY)}")
+  sizes = config.model.get(SES_NETWORK_FAMILY[name])
+  kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in (sizes or {}).items()}
+  return build_ses_model(name, scale=config.model.scale, **kwargs)
 
 
 def make_loss_fn(model) -> step_lib.LossFn:
