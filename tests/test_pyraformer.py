@@ -138,8 +138,10 @@ def _dense_scale_from_sparse(scale, table, nodes):
   return jnp.asarray(dense)
 
 
-@pytest.mark.parametrize("with_dropout", [False, True])
-def test_sparse_attention_equals_dense_outputs_and_gradients(with_dropout):
+@pytest.mark.parametrize("with_dropout,block_bytes", [(False, pf.SPARSE_BLOCK_BYTES),
+                                                     (True, pf.SPARSE_BLOCK_BYTES), (True, 1)])
+def test_sparse_attention_equals_dense_outputs_and_gradients(with_dropout, block_bytes):
+  """block_bytes=1 forces the sequential row blocks (8 rows each) used for long sequences."""
   seq_len, window_sizes, inner_size = 73, (4, 4, 4), 3
   table = pf.neighbour_table(seq_len, window_sizes, inner_size)
   mask = pf.pyramid_mask(seq_len, window_sizes, inner_size)
@@ -158,12 +160,12 @@ def test_sparse_attention_equals_dense_outputs_and_gradients(with_dropout):
     return jnp.sum(pf.dense_attention(q, k, v, mask, dense_scale) * weights)
 
   def sparse_loss(q, k, v):
-    return jnp.sum(pf.sparse_attention(q, k, v, table, sparse_scale) * weights)
+    return jnp.sum(pf.sparse_attention(q, k, v, table, sparse_scale, block_bytes) * weights)
 
-  np.testing.assert_allclose(pf.sparse_attention(q, k, v, table, sparse_scale),
+  np.testing.assert_allclose(pf.sparse_attention(q, k, v, table, sparse_scale, block_bytes),
                              pf.dense_attention(q, k, v, mask, dense_scale), atol=2e-6, rtol=1e-5)
   dense_grads = jax.grad(dense_loss, argnums=(0, 1, 2))(q, k, v)
-  sparse_grads = jax.grad(sparse_loss, argnums=(0, 1, 2))(q, k, v)
+  sparse_grads = jax.jit(jax.grad(sparse_loss, argnums=(0, 1, 2)))(q, k, v)
   for dense_grad, sparse_grad in zip(dense_grads, sparse_grads):
     np.testing.assert_allclose(sparse_grad, dense_grad, atol=1e-5, rtol=1e-5)
 

@@ -282,7 +282,12 @@ def dense_attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: np.ndarray,
   return jnp.einsum("bhnm,bmhd->bnhd", probs, v)
 
 
-def _gather_rows(x: jax.Array, indices: np.ndarray) -> jax.Array:
+# The sparse path gathers each query's K neighbour rows into a (B, H, rows, K, D) block; above this size
+# the rows are processed in sequential blocks (lax.map), so its memory stays a small multiple of q, k, v.
+SPARSE_BLOCK_BYTES = 256 * 2**20
+
+
+def _gather_rows(x: jax.Array, indices) -> jax.Array:
   """x (B, H, M, D) -> (B, H, Q, K, D): rows indices[n, j] of x for every head.
 
   Heads lead so the gathered tensor already has the (batch, head, row) batch layout of the small dots that
@@ -292,10 +297,9 @@ def _gather_rows(x: jax.Array, indices: np.ndarray) -> jax.Array:
   return rows.reshape(x.shape[:2] + indices.shape + x.shape[3:])
 
 
-def _gather_reverse(per_edge: jax.Array, table: AttentionTable) -> jax.Array:
-  """(B, H, Q, K) per-edge values -> (B, H, M, R) seen from the keys' side, 0 on padding."""
-  mirrored = per_edge[:, :, table.reverse_indices, table.reverse_slots]
-  return jnp.where(table.reverse_valid[None, None], mirrored, 0.0)
+def _gather_edges(per_edge: jax.Array, rows, slots, valid) -> jax.Array:
+  """(B, H, Q, K) per-edge values -> (B, H, M, R): per_edge[rows[m, r], slots[m, r]], 0 where not valid."""
+  return jnp.where(valid[None, None], per_edge[:, :, rows, slots], 0.0)
 
 
 def _row_dots(x: jax.Array, gathered: jax.Array) -> jax.Array:
@@ -308,14 +312,77 @@ def _row_mix(weights: jax.Array, gathered: jax.Array) -> jax.Array:
   return jnp.einsum("bhqk,bhqkd->bhqd", weights, gathered)
 
 
-def _make_sparse_attention(table: AttentionTable):
-  """A custom-VJP attention over `table` on (B, H, rows, D) tensors: O(N K) memory, gathers only."""
-  valid = table.valid[None, None]
+def _map_row_blocks(fn, count: int, block: int, tables: Sequence[np.ndarray],
+                    per_row: Sequence[jax.Array]):
+  """fn(rows, *tables, *per_row) over `count` rows, in sequential blocks of `block` rows when smaller.
+
+  tables: NumPy arrays with rows on axis 0; per_row: arrays (B, H, count, ...) or with a size-1 row axis
+  (broadcast to every block). fn returns arrays (B, H, rows, ...), concatenated along axis 2.
+  """
+  if block >= count:
+    return fn(None, *tables, *per_row)
+  n_blocks = -(-count // block)
+  padded = n_blocks * block
+  blocked_tables = [np.concatenate([t, np.repeat(t[-1:], padded - count, axis=0)]).reshape(
+      (n_blocks, block) + t.shape[1:]) for t in tables]
+  rows = np.minimum(np.arange(padded), count - 1).reshape(n_blocks, block).astype(np.int32)
+
+  def split(x):
+    if x.shape[2] == 1:
+      return None
+    x = jnp.pad(x, [(0, 0), (0, 0), (0, padded - count)] + [(0, 0)] * (x.ndim - 3), mode="edge")
+    return jnp.moveaxis(x.reshape(x.shape[:2] + (n_blocks, block) + x.shape[3:]), 2, 0)
+
+  broadcast = [x if x.shape[2] == 1 else None for x in per_row]
+  blocked = [split(x) for x in per_row]
+
+  def body(inputs):
+    block_rows, block_tables, block_per_row = inputs
+    values = [b if b is not None else x for b, x in zip(block_per_row, broadcast)]
+    return fn(block_rows, *block_tables, *values)
+
+  outputs = jax.lax.map(body, (rows, blocked_tables, blocked))
+  join = lambda y: jnp.moveaxis(y, 0, 2).reshape(y.shape[1:3] + (padded,) + y.shape[4:])[:, :, :count]
+  return jax.tree.map(join, outputs)
+
+
+def _block_rows(q: jax.Array, width: int, block_bytes: int) -> int:
+  """Rows per block so that one gathered (B, H, rows, width, D) float32 block fits in block_bytes."""
+  batch, heads, _, depth = q.shape
+  return max(8, block_bytes // (4 * batch * heads * width * depth))
+
+
+def _make_sparse_attention(table: AttentionTable, block_bytes: int):
+  """A custom-VJP attention over `table` on (B, H, rows, D) tensors: O(N) memory, gathers only."""
+  queries, width = table.indices.shape
+  keys, reverse_width = table.reverse_indices.shape
+
+  def take(x, rows):
+    return x if rows is None else x.at[:, :, rows].get(mode="promise_in_bounds")
+
+  def forward_rows(rows, indices, valid, q, k, v, dropout_scale):
+    scores = _row_dots(take(q, rows), _gather_rows(k, indices)) / math.sqrt(q.shape[-1])
+    probs = jax.nn.softmax(jnp.where(valid[None, None], scores, _MASKED_SCORE), axis=-1)
+    return _row_mix(probs * dropout_scale, _gather_rows(v, indices)), probs
+
+  def query_grads(rows, indices, d_out, probs, dropout_scale, k, v):
+    d_probs = _row_dots(d_out, _gather_rows(v, indices)) * dropout_scale
+    d_scores = probs * (d_probs - jnp.sum(probs * d_probs, axis=-1, keepdims=True))
+    d_scores = d_scores / math.sqrt(k.shape[-1])
+    return _row_mix(d_scores, _gather_rows(k, indices)), d_scores
+
+  def key_grads(rows, reverse_indices, reverse_slots, reverse_valid, q, d_out, dropped, d_scores):
+    # d_v[m] = sum over the queries n that see m of p[n, slot of m] * d_out[n]: a gather over m's reverse
+    # list (no scatter-add); likewise d_k with the score gradients.
+    gathered = lambda x: _gather_rows(x, reverse_indices)
+    edges = lambda e: _gather_edges(e, reverse_indices, reverse_slots, reverse_valid)
+    return _row_mix(edges(d_scores), gathered(q)), _row_mix(edges(dropped), gathered(d_out))
 
   def forward(q, k, v, dropout_scale):
-    scores = _row_dots(q, _gather_rows(k, table.indices)) / math.sqrt(q.shape[-1])
-    probs = jax.nn.softmax(jnp.where(valid, scores, _MASKED_SCORE), axis=-1)
-    out = _row_mix(probs * dropout_scale, _gather_rows(v, table.indices))
+    block = _block_rows(q, width, block_bytes)
+    out, probs = _map_row_blocks(
+        lambda rows, i, m, s: forward_rows(rows, i, m, q, k, v, s), queries, block,
+        [table.indices, table.valid], [dropout_scale])
     return out, (q, k, v, probs, dropout_scale)
 
   @jax.custom_vjp
@@ -324,13 +391,14 @@ def _make_sparse_attention(table: AttentionTable):
 
   def backward(residuals, d_out):
     q, k, v, probs, dropout_scale = residuals
-    # d_v[m] = sum over the queries n that see m of p[n, slot of m] * d_out[n]: a gather over m's reverse list.
-    d_v = _row_mix(_gather_reverse(probs * dropout_scale, table), _gather_rows(d_out, table.reverse_indices))
-    d_probs = _row_dots(d_out, _gather_rows(v, table.indices)) * dropout_scale
-    d_scores = probs * (d_probs - jnp.sum(probs * d_probs, axis=-1, keepdims=True))
-    d_scores = d_scores / math.sqrt(q.shape[-1])
-    d_q = _row_mix(d_scores, _gather_rows(k, table.indices))
-    d_k = _row_mix(_gather_reverse(d_scores, table), _gather_rows(q, table.reverse_indices))
+    d_q, d_scores = _map_row_blocks(
+        lambda rows, i, g, p, s: query_grads(rows, i, g, p, s, k, v), queries,
+        _block_rows(q, width, block_bytes), [table.indices], [d_out, probs, dropout_scale])
+    dropped = probs * dropout_scale
+    d_k, d_v = _map_row_blocks(
+        lambda rows, i, sl, m: key_grads(rows, i, sl, m, q, d_out, dropped, d_scores), keys,
+        _block_rows(q, reverse_width, block_bytes),
+        [table.reverse_indices, table.reverse_slots, table.reverse_valid], [])
     return d_q, d_k, d_v, jnp.zeros_like(dropout_scale)
 
   attend.defvjp(forward, backward)
@@ -338,17 +406,20 @@ def _make_sparse_attention(table: AttentionTable):
 
 
 def sparse_attention(q: jax.Array, k: jax.Array, v: jax.Array, table: AttentionTable,
-                     dropout_scale: jax.Array | None = None) -> jax.Array:
+                     dropout_scale: jax.Array | None = None,
+                     block_bytes: int = SPARSE_BLOCK_BYTES) -> jax.Array:
   """Attention restricted to each query's neighbour list: same numbers as `dense_attention`, O(N) memory.
 
   q: (B, Q, H, D) at the table's query rows; k: (B, M, H, D), v: (B, M, H, Dv) at all M input rows;
-  dropout_scale: None or (B, H, Q, K) multipliers applied to the probabilities. Returns (B, Q, H, Dv).
+  dropout_scale: None or (B, H, Q, K) multipliers applied to the probabilities; block_bytes: the largest
+  block of gathered neighbour rows held at once (rows are processed in sequential blocks above it).
+  Returns (B, Q, H, Dv).
   """
   if dropout_scale is None:
     dropout_scale = jnp.ones((1, 1, 1, 1), q.dtype)
   heads_first = lambda x: jnp.swapaxes(x, 1, 2)
-  out = _make_sparse_attention(table)(heads_first(q), heads_first(k), heads_first(v), dropout_scale)
-  return heads_first(out)
+  attend = _make_sparse_attention(table, block_bytes)
+  return heads_first(attend(heads_first(q), heads_first(k), heads_first(v), dropout_scale))
 
 
 # ---------------------------------------------------------------------------------------------------------
