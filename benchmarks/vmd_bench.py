@@ -1,6 +1,7 @@
 """Wall time and peak memory of VMD: precursor_jax against vmdpy, fast-vmdpy and vmdrs-py.
 
-COMMAND (the table in benchmarks/RESULTS.md; about 12 minutes on 2 CPU cores):
+COMMAND (the table in benchmarks/RESULTS.md; about 17 minutes on 2 busy CPU cores, 16 GiB free RAM
+for vmdpy at 172,800 samples):
   python benchmarks/vmd_bench.py --sizes 10080,43200,172800,525600 \
       --peers vmdpy,fast-vmdpy,vmdrs-py --batch 5
 
