@@ -57,10 +57,14 @@ class RecurrentForecaster(nn.Module):
     check_forecaster_inputs(history, history_time, future_time, self.history_len, self.channels)
     drop = nn.Dropout(self.dropout, deterministic=not train)
     x = jnp.concatenate([history, history_time], axis=-1)
+    # Zeros derived from the data: inside shard_map a scan carry must vary over the batch axis like its
+    # inputs (jnp.zeros would not, and nn.RNN's default initial carry is jnp.zeros).
+    zeros = jnp.zeros_like(x[:, 0, :1]) * jnp.zeros((1, self.hidden), x.dtype)
+    initial = (zeros, zeros) if self.cell == "lstm" else zeros
     carries = []
     for layer in range(self.n_layers):
       carry, x = nn.RNN(self._cell(f"encoder_{layer}"), return_carry=True,
-                        name=f"encoder_rnn_{layer}")(x)
+                        name=f"encoder_rnn_{layer}")(x, initial_carry=initial)
       carries.append(carry)
       if layer + 1 < self.n_layers:
         x = drop(x)

@@ -50,6 +50,16 @@ class Checkpointer:
                                       record=ocp.args.JsonRestore()))
     return restored["state"], dict(restored["record"] or {})
 
+  def restore_as_stored(self, step: int | None = None) -> tuple[PyTree, dict]:
+    """(state, record) at `step` (default: latest) as nested dicts of host arrays, without a target
+    structure: for inspecting a run's checkpoints."""
+    step = self.latest_step() if step is None else step
+    if step is None:
+      raise FileNotFoundError(f"no checkpoint in {self.directory}")
+    restored = self._manager.restore(
+        step, args=ocp.args.Composite(state=ocp.args.StandardRestore(), record=ocp.args.JsonRestore()))
+    return restored["state"], dict(restored["record"] or {})
+
   def wait(self) -> None:
     self._manager.wait_until_finished()
 
