@@ -83,7 +83,9 @@ def time_steps(args) -> dict:
       times.append(time.perf_counter() - start)
       cpu_times.append(time.process_time() - cpu_start)
   params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+  import resource
   return dict(step_seconds=times, step_cpu_seconds=cpu_times, parameters=params, threads=args.threads,
+              peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
               torch=torch.__version__, loss=loss.item())
 
 

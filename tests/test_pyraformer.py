@@ -193,14 +193,15 @@ def _loss_and_grads(model, variables, batch):
 
 def test_model_dense_sparse_and_pruned_agree():
   batch = _batch(jax.random.key(1))
-  models = {"dense": pf.Pyraformer(**SMALL, attention="dense"),
+  models = {"dense": pf.Pyraformer(**SMALL, attention="dense", prune=False),  # the official computation
             "sparse": pf.Pyraformer(**SMALL, attention="sparse", prune=False),
-            "pruned": pf.Pyraformer(**SMALL, attention="sparse", prune=True)}
+            "sparse_pruned": pf.Pyraformer(**SMALL, attention="sparse", prune=True),
+            "dense_pruned": pf.Pyraformer(**SMALL, attention="dense", prune=True)}
   variables = models["dense"].init(jax.random.key(0), *batch[:3])
   results = {name: _loss_and_grads(model, variables, batch) for name, model in models.items()}
   dense_forecast, dense_updates, dense_grads = results["dense"]
   grad_scale = max(float(jnp.abs(g).max()) for g in jax.tree.leaves(dense_grads))
-  for name in ("sparse", "pruned"):
+  for name in ("sparse", "sparse_pruned", "dense_pruned"):
     forecast, updates, grads = results[name]
     np.testing.assert_allclose(forecast, dense_forecast, atol=1e-5)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-5), updates, dense_updates)
@@ -261,7 +262,8 @@ def official(test_data_dir):
   return {name: data[name] for name in data.files}
 
 
-@pytest.mark.parametrize("attention,prune", [("dense", False), ("sparse", False), ("sparse", True)])
+@pytest.mark.parametrize("attention,prune", [("dense", False), ("sparse", False), ("sparse", True),
+                                             ("dense", True)])
 def test_matches_official_pytorch_implementation(official, attention, prune):
   """Identical weights and batch: outputs, loss, gradients and BatchNorm statistics of the official code."""
   config = json.loads(str(official["config_json"]))
@@ -370,7 +372,7 @@ def test_all_pyramid_sizes_supported(history):
   """Pyramid sizes that need leftover children at each scale still build and agree dense vs sparse."""
   config = {**SMALL, "history_len": history, "window_sizes": (2, 3, 2), "inner_size": 5}
   batch = _batch(jax.random.key(8), history=history)
-  dense = pf.Pyraformer(**config, attention="dense")
+  dense = pf.Pyraformer(**config, attention="dense", prune=False)
   variables = dense.init(jax.random.key(0), *batch[:3])
   for prune in (False, True):
     sparse = pf.Pyraformer(**config, attention="sparse", prune=prune)

@@ -200,13 +200,19 @@ def neighbour_table(seq_len: int, window_sizes: Sequence[int], inner_size: int) 
 class LayerPlan:
   """Which pyramid nodes each encoder layer computes.
 
-  input_nodes: global nodes fed to the first layer (rows of the CSCM output, in order);
-  tables[l]: layer l's attention table, its queries being the rows it outputs;
+  layer_nodes[l]: global nodes of layer l's input rows, in order (layer_nodes[0]: the rows taken from the
+    CSCM output; layer_nodes[-1]: the last layer's output rows);
+  tables[l]: layer l's attention table, its queries being the rows it outputs (layer_nodes[l + 1]);
   output_rows (S,): positions, among the last layer's outputs, of the predict token and its ancestors.
   """
-  input_nodes: np.ndarray
+  layer_nodes: tuple[np.ndarray, ...]
   tables: tuple[AttentionTable, ...]
   output_rows: np.ndarray
+
+  @property
+  def input_nodes(self) -> np.ndarray:
+    """Global nodes fed to the first layer."""
+    return self.layer_nodes[0]
 
 
 @functools.lru_cache(maxsize=64)
@@ -216,7 +222,7 @@ def _layer_plan(seq_len: int, window_sizes: tuple[int, ...], inner_size: int, n_
   targets = refer_points(seq_len, window_sizes)[-1]
   if not prune:
     table = neighbour_table(seq_len, window_sizes, inner_size)
-    return LayerPlan(np.arange(total), (table,) * n_layers, targets)
+    return LayerPlan((np.arange(total),) * (n_layers + 1), (table,) * n_layers, targets)
   # Walk back from the forecast: a layer needs its inputs at its queries' neighbours (self included).
   needed = [np.unique(targets)]
   for _ in range(n_layers):
@@ -226,7 +232,7 @@ def _layer_plan(seq_len: int, window_sizes: tuple[int, ...], inner_size: int, n_
   tables = tuple(_attention_table(queries, keys, total, needed[l + 1], needed[l])
                  for l in range(n_layers))
   output_rows = np.searchsorted(needed[-1], targets)
-  return LayerPlan(needed[0], tables, output_rows)
+  return LayerPlan(tuple(needed), tables, output_rows)
 
 
 def layer_plan(seq_len: int, window_sizes: Sequence[int], inner_size: int, n_layers: int,
@@ -269,10 +275,11 @@ def qk_pair_count(seq_len: int, window_sizes: Sequence[int], inner_size: int, n_
 
 def dense_attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: np.ndarray,
                     dropout_scale: jax.Array | None = None) -> jax.Array:
-  """Masked softmax attention over all N x N pairs (the official PAM-Naive).
+  """Masked softmax attention over all query-key pairs (the official PAM-Naive), O(Q M) memory.
 
-  q, k: (B, N, H, D); v: (B, N, H, Dv); mask: (N, N) bool, True = may attend; dropout_scale: None or
-  (B, H, N, N) multipliers (0 or 1/keep) applied to the probabilities.
+  q: (B, Q, H, D); k: (B, M, H, D); v: (B, M, H, Dv); mask: (Q, M) bool, True = may attend (the pyramid
+  mask, or its rows and columns for a pruned layer); dropout_scale: None or (B, H, Q, M) multipliers
+  (0 or 1/keep) applied to the probabilities. Returns (B, Q, H, Dv).
   """
   scores = jnp.einsum("bnhd,bmhd->bhnm", q / math.sqrt(q.shape[-1]), k)
   scores = jnp.where(mask[None, None], scores, _MASKED_SCORE)
@@ -530,12 +537,26 @@ class PyramidGraph:
     """Per-layer sparse tables (cached)."""
     return layer_plan(self.seq_len, self.window_sizes, self.inner_size, self.n_layers, self.prune)
 
+  def layer_mask(self, layer: int) -> np.ndarray:
+    """(Q, M) bool mask of layer `layer`: its output rows against its input rows (cached)."""
+    return _layer_mask(self, layer)
+
+
+@functools.lru_cache(maxsize=64)
+def _layer_mask(graph: PyramidGraph, layer: int) -> np.ndarray:
+  mask = graph.mask()
+  if graph.prune:
+    nodes = graph.plan().layer_nodes
+    mask = mask[np.ix_(nodes[layer + 1], nodes[layer])]
+  mask.flags.writeable = False
+  return mask
+
 
 class PyramidalAttention(nn.Module):
   """Post-LN multi-head attention on the pyramidal graph: attention, dropout(out proj) + residual, LN.
 
-  The dense path computes all N nodes. The sparse path computes the query rows of its layer's table (all N
-  nodes, or with pruning only those the forecast depends on) from the M input rows.
+  Both paths compute the Q output rows of the layer's plan from its M input rows: all N nodes, or with
+  pruning only the nodes the forecast depends on.
   """
   d_model: int
   n_heads: int
@@ -551,8 +572,8 @@ class PyramidalAttention(nn.Module):
     """x (B, M, d_model) -> (B, Q, d_model); Q = M except on the pruned sparse path."""
     if self.attention not in ("dense", "sparse"):
       raise ValueError(f"attention must be 'dense' or 'sparse', got {self.attention!r}")
-    table = self.graph.plan().tables[self.layer_index] if self.attention == "sparse" else None
-    queries = x if table is None or table.is_square else x[:, table.query_rows]
+    table = self.graph.plan().tables[self.layer_index]
+    queries = x if table.is_square else x[:, table.query_rows]
     # DenseGeneral initialises its kernel flattened to (d_model, H * D), so xavier sees nn.Linear's fans.
     q = nn.DenseGeneral((self.n_heads, self.d_k), use_bias=False, kernel_init=xavier_uniform,
                         name="query")(queries)
@@ -562,11 +583,12 @@ class PyramidalAttention(nn.Module):
                         name="value")(x)
     batch, rows = queries.shape[0], queries.shape[1]
     use_dropout = train and self.dropout > 0.0
-    if table is None:
+    if self.attention == "dense":
       scale = None
       if use_dropout:
-        scale = _dropout_scale(self.make_rng("dropout"), self.dropout, (batch, self.n_heads, rows, rows))
-      out = dense_attention(q, k, v, self.graph.mask(), scale)
+        scale = _dropout_scale(self.make_rng("dropout"), self.dropout,
+                               (batch, self.n_heads, rows, x.shape[1]))
+      out = dense_attention(q, k, v, self.graph.layer_mask(self.layer_index), scale)
     else:
       scale = None
       if use_dropout:
@@ -643,8 +665,9 @@ class Pyraformer(nn.Module):
   d_bottleneck: int = 128
   dropout: float = 0.05
   attention: str = "sparse"  # "sparse" (O(N) gathers) or "dense" (masked N x N, the published default)
-  # Sparse path only: each layer computes only the nodes the forecast depends on. Exact (same outputs and
-  # gradients); for ETTh1 168 it computes 223/159/63/19 query nodes in layers 1-4 instead of 4 x 223.
+  # Each layer computes only the nodes the forecast depends on. Exact (same outputs and gradients); for
+  # ETTh1 168 it computes 159/63/19/4 nodes in layers 1-4 instead of 4 x 223. prune=False computes every
+  # node, as the official code does.
   prune: bool = True
   remat: bool = False  # recompute each layer in the backward pass (long sequences, less memory)
 
@@ -652,8 +675,7 @@ class Pyraformer(nn.Module):
   def graph(self) -> PyramidGraph:
     """The pyramid on the history plus the predict token (L + 1 finest nodes)."""
     return PyramidGraph(self.history_len + 1, tuple(int(w) for w in self.window_sizes),
-                        int(self.inner_size), int(self.n_layers),
-                        bool(self.prune) and self.attention == "sparse")
+                        int(self.inner_size), int(self.n_layers), bool(self.prune))
 
   @nn.compact
   def __call__(self, history: jax.Array, history_time: jax.Array, future_time: jax.Array, *,
