@@ -70,6 +70,7 @@ class LSTMAutoencoder(nn.Module):
   attention_reduced_steps: int = 4
   attention_output: str = "reweight"  # or "weighted_sum"
   conv_bias_init: float = 3.0
+  decoder_output: str = "last_state"  # or "per_step"
   unroll: int = 1
 
   @nn.compact
@@ -102,9 +103,15 @@ class LSTMAutoencoder(nn.Module):
     code = Recurrent(self.encoder_features, self.cell, unroll=self.unroll, name="encoder")(x)[:, -1]
     code = nn.LayerNorm(name="norm_encoder")(code)
     repeated = jnp.repeat(code[:, None, :], self.num_steps, axis=1)
-    decoded = Recurrent(self.decoder_features, self.cell, unroll=self.unroll, name="decoder")(repeated)[:, -1]
-    decoded = nn.LayerNorm(name="norm_decoder")(decoded)
-    return nn.Dense(self.day_samples, name="output")(decoded)
+    decoded = Recurrent(self.decoder_features, self.cell, unroll=self.unroll, name="decoder")(repeated)
+    if self.decoder_output == "last_state":
+      return nn.Dense(self.day_samples, name="output")(nn.LayerNorm(name="norm_decoder")(decoded[:, -1]))
+    if self.decoder_output == "per_step":
+      # Step t rebuilds hour t with one Dense shared by all steps (Keras TimeDistributed(Dense(360))).
+      hours = nn.Dense(self.day_samples // self.num_steps, name="output")(
+          nn.LayerNorm(name="norm_decoder")(decoded))
+      return hours.reshape(batch, self.day_samples)
+    raise ValueError(f"decoder_output must be 'last_state' or 'per_step', got {self.decoder_output!r}")
 
 
 class SesDenoiser(nn.Module):
