@@ -1,18 +1,22 @@
-"""Drive the official PyTorch Pyraformer (ant-research/Pyraformer) beside this project, for two measurements.
+"""Drive the official PyTorch Pyraformer (ant-research/Pyraformer) beside this project, for two
+measurements.
 
-This file contains no code of the official project: it imports it from a checkout you point it at, builds
-its `Pyraformer_LR.Model` with the long-range ("FC" decoder) options of `long_range_main.py`, and either
+This file contains no code of the official project: it imports it from a checkout you point it at,
+builds its `Pyraformer_LR.Model` with the long-range ("FC" decoder) options of `long_range_main.py`,
+and either
 
-* `time`:   times its training step (forward with the predict token, MSE, backward, Adam) on random data, or
-* `export`: writes an .npz with its weights, a random batch, its outputs (train and eval mode) and the
-            gradients of a loss, which `benchmarks/compare_official.py` feeds to the Flax model.
+* `time`: times its training step (forward with the predict token, MSE, backward, Adam) on random
+  data (used by benchmarks/pyraformer_step_bench.py), or
+* `export`: writes an .npz with its weights, a random batch, its outputs (train and eval mode) and
+  the gradients of a loss; tests/test_pyraformer.py loads such a file
+  (tests/data/pyraformer_official/) into the Flax model and compares.
 
 It runs under a separate PyTorch environment, never the project's:
 
   python3 -m venv /tmp/torch-venv && /tmp/torch-venv/bin/pip install torch numpy
   git clone https://github.com/ant-research/Pyraformer /tmp/pyraformer-official
-  /tmp/torch-venv/bin/python benchmarks/official_pyraformer.py time --repo /tmp/pyraformer-official \\
-      --threads 1 --steps 5
+  /tmp/torch-venv/bin/python benchmarks/official_pyraformer.py time \\
+      --repo /tmp/pyraformer-official --threads 1 --steps 5
 """
 
 from __future__ import annotations
@@ -28,33 +32,57 @@ import types
 def build_options(args) -> types.SimpleNamespace:
   """The option namespace that long_range_main.py would build for ETT data with the FC decoder."""
   return types.SimpleNamespace(
-      model="Pyraformer", decoder="FC", input_size=args.history, predict_step=args.horizon,
-      d_model=args.d_model, d_inner_hid=args.d_inner, d_k=args.d_k, d_v=args.d_k,
-      d_bottleneck=args.d_bottleneck, n_head=args.n_heads, n_layer=args.n_layers,
-      window_size=list(args.window_sizes), inner_size=args.inner_size, CSCM="Bottleneck_Construct",
-      truncate=False, use_tvm=False, enc_in=args.channels, dec_in=args.channels, covariate_size=4,
-      seq_num=1, embed_type="DataEmbedding", dropout=args.dropout, device="cpu")
+    model="Pyraformer",
+    decoder="FC",
+    input_size=args.history,
+    predict_step=args.horizon,
+    d_model=args.d_model,
+    d_inner_hid=args.d_inner,
+    d_k=args.d_k,
+    d_v=args.d_k,
+    d_bottleneck=args.d_bottleneck,
+    n_head=args.n_heads,
+    n_layer=args.n_layers,
+    window_size=list(args.window_sizes),
+    inner_size=args.inner_size,
+    CSCM="Bottleneck_Construct",
+    truncate=False,
+    use_tvm=False,
+    enc_in=args.channels,
+    dec_in=args.channels,
+    covariate_size=4,
+    seq_num=1,
+    embed_type="DataEmbedding",
+    dropout=args.dropout,
+    device="cpu",
+  )
 
 
 def import_official(repo: str):
-  """Imports pyraformer.Pyraformer_LR from the checkout (its unused `align_tensors` import is shimmed)."""
+  """Imports pyraformer.Pyraformer_LR from the checkout (shims its unused `align_tensors`)."""
   import torch.functional
+
   if not hasattr(torch.functional, "align_tensors"):
     torch.functional.align_tensors = None  # imported but never used by the official Layers.py
   sys.path.insert(0, os.path.abspath(repo))
   import pyraformer.Pyraformer_LR as official  # noqa: E402
+
   return official
 
 
 def random_batch(torch, args, generator):
   """history (B, L, C), history_time (B, L, 4), future (B, H, C), future_time (B, H, 4)."""
   b, l, h, c = args.batch, args.history, args.horizon, args.channels
-  return (torch.randn(b, l, c, generator=generator), torch.rand(b, l, 4, generator=generator) - 0.5,
-          torch.randn(b, h, c, generator=generator), torch.rand(b, h, 4, generator=generator) - 0.5)
+  return (
+    torch.randn(b, l, c, generator=generator),
+    torch.rand(b, l, 4, generator=generator) - 0.5,
+    torch.randn(b, h, c, generator=generator),
+    torch.rand(b, h, 4, generator=generator) - 0.5,
+  )
 
 
 def forward(torch, model, history, history_time, future, future_time):
-  """The official training-loop forward for the FC decoder: append the predict token, run the model."""
+  """The official FC-decoder training forward: append the predict token, run the model."""
   token = torch.zeros(history.size(0), 1, history.size(-1))
   x = torch.cat([history, token], dim=1)
   x_mark = torch.cat([history_time, future_time[:, 0:1, :]], dim=1)
@@ -64,6 +92,7 @@ def forward(torch, model, history, history_time, future, future_time):
 def time_steps(args) -> dict:
   """Seconds per training step (forward, MSE, backward, Adam) after warm-up steps."""
   import torch
+
   torch.set_num_threads(args.threads)
   official = import_official(args.repo)
   torch.manual_seed(args.seed)
@@ -84,26 +113,40 @@ def time_steps(args) -> dict:
       cpu_times.append(time.process_time() - cpu_start)
   params = sum(p.numel() for p in model.parameters() if p.requires_grad)
   import resource
-  return dict(step_seconds=times, step_cpu_seconds=cpu_times, parameters=params, threads=args.threads,
-              peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-              torch=torch.__version__, loss=loss.item())
+
+  return dict(
+    step_seconds=times,
+    step_cpu_seconds=cpu_times,
+    parameters=params,
+    threads=args.threads,
+    peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+    torch=torch.__version__,
+    loss=loss.item(),
+  )
 
 
 def export(args) -> dict:
-  """Saves weights, a batch, outputs (eval and train mode, dropout off) and loss gradients to args.out."""
+  """Saves weights, a batch, outputs (train and eval mode) and loss gradients to args.out."""
   import numpy as np
   import torch
+
   torch.set_num_threads(args.threads)
   official = import_official(args.repo)
   torch.manual_seed(args.seed)
   model = official.Model(build_options(args))
   batch = random_batch(torch, args, torch.Generator().manual_seed(args.seed + 1))
-  arrays = {f"param/{name}": value.detach().numpy().copy() for name, value in model.state_dict().items()}
+  arrays = {
+    f"param/{name}": value.detach().numpy().copy() for name, value in model.state_dict().items()
+  }
   # The fixed positional table is 5000 rows long; the model only uses the first L + 1.
   pe_name = "param/encoder.enc_embedding.position_embedding.pe"
-  arrays[pe_name] = arrays[pe_name][:, :args.history + 1]
-  arrays.update(history=batch[0].numpy(), history_time=batch[1].numpy(), future=batch[2].numpy(),
-                future_time=batch[3].numpy())
+  arrays[pe_name] = arrays[pe_name][:, : args.history + 1]
+  arrays.update(
+    history=batch[0].numpy(),
+    history_time=batch[1].numpy(),
+    future=batch[2].numpy(),
+    future_time=batch[3].numpy(),
+  )
   model.train()  # BatchNorm on batch statistics; dropout must be 0 for a deterministic comparison
   prediction = forward(torch, model, *batch)
   loss = torch.mean((prediction - batch[2]) ** 2)
@@ -111,14 +154,34 @@ def export(args) -> dict:
   arrays["train_output"] = prediction.detach().numpy()
   arrays["train_loss"] = np.float32(loss.item())
   arrays.update({f"grad/{name}": p.grad.numpy() for name, p in model.named_parameters()})
-  arrays.update({f"state_after_train/{name}": value.detach().numpy()
-                 for name, value in model.state_dict().items() if "running" in name})
+  arrays.update(
+    {
+      f"state_after_train/{name}": value.detach().numpy()
+      for name, value in model.state_dict().items()
+      if "running" in name
+    }
+  )
   model.eval()
   with torch.no_grad():
     arrays["eval_output"] = forward(torch, model, *batch).numpy()
-  config = {k: getattr(args, k) for k in ("history", "horizon", "channels", "d_model", "d_inner", "d_k",
-                                          "d_bottleneck", "n_heads", "n_layers", "window_sizes",
-                                          "inner_size", "batch", "seed")}
+  config = {
+    k: getattr(args, k)
+    for k in (
+      "history",
+      "horizon",
+      "channels",
+      "d_model",
+      "d_inner",
+      "d_k",
+      "d_bottleneck",
+      "n_heads",
+      "n_layers",
+      "window_sizes",
+      "inner_size",
+      "batch",
+      "seed",
+    )
+  }
   arrays["config_json"] = np.array(json.dumps(config))
   np.savez_compressed(args.out, **arrays)
   return dict(out=args.out, config=config, torch=torch.__version__, arrays=len(arrays))
@@ -127,7 +190,9 @@ def export(args) -> dict:
 def parse_args(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("mode", choices=["time", "export"])
-  parser.add_argument("--repo", required=True, help="checkout of github.com/ant-research/Pyraformer")
+  parser.add_argument(
+    "--repo", required=True, help="checkout of github.com/ant-research/Pyraformer"
+  )
   parser.add_argument("--threads", type=int, default=1)
   parser.add_argument("--steps", type=int, default=5)
   parser.add_argument("--warmup", type=int, default=1)

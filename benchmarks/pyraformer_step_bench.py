@@ -1,17 +1,19 @@
-"""Training-step time of the Flax Pyraformer (ETTh1 168 -> 168, batch 32) against the official PyTorch code.
+"""Training-step time of the Flax Pyraformer (ETTh1 168 -> 168, batch 32) against the official
+PyTorch code.
 
-One step = forward (train mode, dropout 0.05) + MSE + backward + Adam update, jitted as one XLA program with
-the parameters donated. Each variant runs in its own process pinned to the same CPU set (os.sched_setaffinity,
-like `taskset`), with XLA's CPU thread pool limited to that many threads; the official code runs pinned the
-same way with torch.set_num_threads. FLOPs per step come from XLA's cost analysis of the compiled step
-(the "dense" variant does the official code's arithmetic, so its count is used for the official row too).
+One step = forward (train mode, dropout 0.05) + MSE + backward + Adam update, jitted as one XLA
+program with the parameters donated. Each variant runs in its own process pinned to the same CPU set
+(os.sched_setaffinity, like `taskset`), with XLA's CPU thread pool limited to that many threads; the
+official code runs pinned the same way with torch.set_num_threads. FLOPs per step come from XLA's
+cost analysis of the compiled step (the "dense" variant does the official code's arithmetic, so its
+count is used for the official row too).
 
   python benchmarks/pyraformer_step_bench.py --threads 1
   python benchmarks/pyraformer_step_bench.py --threads 1 --official-repo /tmp/pyraformer-official \\
       --torch-python /tmp/torch-venv/bin/python        # see benchmarks/official_pyraformer.py
 
-Variants: {sparse, dense} attention x {pruned (each layer computes only the nodes the forecast depends on,
-the model's default), all nodes}; "dense" with all nodes is the official computation.
+Variants: {sparse, dense} attention x {pruned (each layer computes only the nodes the forecast
+depends on, the model's default), all nodes}; "dense" with all nodes is the official computation.
 """
 
 from __future__ import annotations
@@ -27,13 +29,16 @@ import subprocess
 import sys
 import time
 
-VARIANTS = {"sparse_pruned": dict(attention="sparse", prune=True),
-            "dense_pruned": dict(attention="dense", prune=True),
-            "sparse": dict(attention="sparse", prune=False),
-            "dense": dict(attention="dense", prune=False)}
+VARIANTS = {
+  "sparse_pruned": dict(attention="sparse", prune=True),
+  "dense_pruned": dict(attention="dense", prune=True),
+  "sparse": dict(attention="sparse", prune=False),
+  "dense": dict(attention="dense", prune=False),
+}
 
 
-# ------------------------------------------------------------------------------------------ environment
+# ------------------------------------------------------------------------------------------
+# environment
 
 
 def cpu_model() -> str:
@@ -54,8 +59,12 @@ def thread_environment(threads: int) -> dict[str, str]:
   flags = env.get("XLA_FLAGS", "")
   if threads == 1:
     flags += " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-  env.update(XLA_FLAGS=flags.strip(), OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
-             OPENBLAS_NUM_THREADS=str(threads))
+  env.update(
+    XLA_FLAGS=flags.strip(),
+    OMP_NUM_THREADS=str(threads),
+    MKL_NUM_THREADS=str(threads),
+    OPENBLAS_NUM_THREADS=str(threads),
+  )
   return env
 
 
@@ -66,30 +75,43 @@ def pinned(cpus: list[int]):
 
 def run_json(command: list[str], cpus: list[int], threads: int, timeout: float) -> dict:
   """Runs a worker command pinned to cpus and returns the JSON object on its last stdout line."""
-  result = subprocess.run(command, env=thread_environment(threads), preexec_fn=pinned(cpus),
-                          capture_output=True, text=True, timeout=timeout)
+  result = subprocess.run(
+    command,
+    env=thread_environment(threads),
+    preexec_fn=pinned(cpus),
+    capture_output=True,
+    text=True,
+    timeout=timeout,
+  )
   lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
   if result.returncode != 0 or not lines:
     tail = (result.stderr or result.stdout)[-2000:]
-    return {"error": f"exit {result.returncode}: {tail.strip().splitlines()[-1] if tail.strip() else ''}"}
+    return {
+      "error": f"exit {result.returncode}: {tail.strip().splitlines()[-1] if tail.strip() else ''}"
+    }
   return json.loads(lines[-1])
 
 
 def header(title: str, args_line: str, load_before, load_after, extra: dict[str, str]) -> str:
   """Markdown lines: title, date, device, command, load."""
   import jax
-  lines = [f"## {title}", "",
-           f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}",
-           f"- device: {cpu_model()}, {os.cpu_count()} logical CPUs; jax {jax.__version__} "
-           f"({jax.default_backend()})",
-           f"- command: `{args_line}`",
-           f"- load average (1/5/15 min) before: {load_before[0]:.2f}/{load_before[1]:.2f}/"
-           f"{load_before[2]:.2f}, after: {load_after[0]:.2f}/{load_after[1]:.2f}/{load_after[2]:.2f}"]
+
+  lines = [
+    f"## {title}",
+    "",
+    f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}",
+    f"- device: {cpu_model()}, {os.cpu_count()} logical CPUs; jax {jax.__version__} "
+    f"({jax.default_backend()})",
+    f"- command: `{args_line}`",
+    f"- load average (1/5/15 min) before: {load_before[0]:.2f}/{load_before[1]:.2f}/"
+    f"{load_before[2]:.2f}, after: {load_after[0]:.2f}/{load_after[1]:.2f}/{load_after[2]:.2f}",
+  ]
   lines += [f"- {key}: {value}" for key, value in extra.items()]
   return "\n".join(lines) + "\n"
 
 
-# --------------------------------------------------------------------------------------------- worker
+# ---------------------------------------------------------------------------------------------
+# worker
 
 
 def worker(args) -> dict:
@@ -101,8 +123,9 @@ def worker(args) -> dict:
 
   from precursor_jax.models.pyraformer import Pyraformer
 
-  model = Pyraformer(history_len=args.history, horizon=args.horizon, channels=args.channels,
-                     **VARIANTS[args.worker])
+  model = Pyraformer(
+    history_len=args.history, horizon=args.horizon, channels=args.channels, **VARIANTS[args.worker]
+  )
   rng = np.random.default_rng(0)
   history = jnp.asarray(rng.normal(size=(args.batch, args.history, args.channels)), jnp.float32)
   history_time = jnp.asarray(rng.uniform(-0.5, 0.5, (args.batch, args.history, 4)), jnp.float32)
@@ -113,10 +136,17 @@ def worker(args) -> dict:
 
   def train_step(params, batch_stats, opt_state, key):
     def loss_fn(p):
-      forecast, updates = model.apply({"params": p, "batch_stats": batch_stats}, history, history_time,
-                                      future_time, train=True, rngs={"dropout": key},
-                                      mutable=["batch_stats"])
+      forecast, updates = model.apply(
+        {"params": p, "batch_stats": batch_stats},
+        history,
+        history_time,
+        future_time,
+        train=True,
+        rngs={"dropout": key},
+        mutable=["batch_stats"],
+      )
       return jnp.mean((forecast - future) ** 2), updates["batch_stats"]
+
     (loss, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
     updates, opt_state = optimizer.update(grads, opt_state, params)
     return optax.apply_updates(params, updates), batch_stats, opt_state, loss
@@ -124,8 +154,11 @@ def worker(args) -> dict:
   params, batch_stats = variables["params"], variables["batch_stats"]
   opt_state = optimizer.init(params)
   start = time.perf_counter()
-  compiled = jax.jit(train_step, donate_argnums=(0, 1, 2)).lower(
-      params, batch_stats, opt_state, jax.random.key(1)).compile()
+  compiled = (
+    jax.jit(train_step, donate_argnums=(0, 1, 2))
+    .lower(params, batch_stats, opt_state, jax.random.key(1))
+    .compile()
+  )
   compile_seconds = time.perf_counter() - start
   cost = compiled.cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
@@ -133,34 +166,50 @@ def worker(args) -> dict:
   walls, cpus = [], []
   for step in range(args.warmup + args.steps):
     wall, cpu = time.perf_counter(), time.process_time()
-    params, batch_stats, opt_state, loss = compiled(params, batch_stats, opt_state,
-                                                    jax.random.fold_in(jax.random.key(2), step))
+    params, batch_stats, opt_state, loss = compiled(
+      params, batch_stats, opt_state, jax.random.fold_in(jax.random.key(2), step)
+    )
     loss.block_until_ready()
     if step >= args.warmup:
       walls.append(time.perf_counter() - wall)
       cpus.append(time.process_time() - cpu)
-  return dict(variant=args.worker, step_seconds=walls, step_cpu_seconds=cpus,
-              flops=float(cost.get("flops", float("nan"))), compile_seconds=compile_seconds,
-              temp_bytes=int(getattr(memory, "temp_size_in_bytes", 0)),
-              peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-              loss=float(loss), parameters=sum(x.size for x in jax.tree.leaves(params)))
+  return dict(
+    variant=args.worker,
+    step_seconds=walls,
+    step_cpu_seconds=cpus,
+    flops=float(cost.get("flops", float("nan"))),
+    compile_seconds=compile_seconds,
+    temp_bytes=int(getattr(memory, "temp_size_in_bytes", 0)),
+    peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+    loss=float(loss),
+    parameters=sum(x.size for x in jax.tree.leaves(params)),
+  )
 
 
-# -------------------------------------------------------------------------------------------- report
+# --------------------------------------------------------------------------------------------
+# report
 
 
 def table(results: dict[str, dict], official_flops: float | None) -> str:
-  """Markdown table of all measurements; speed-up relative to the official step (median wall time)."""
-  rows = ["| implementation | attention | step wall s (median) | step CPU s | GFLOP/step | GFLOP/s "
-          "(per CPU s) | compile s | peak RSS GB | speed-up vs official |",
-          "|---|---|---|---|---|---|---|---|---|"]
+  """Markdown table of all measurements; speed-up vs the official step (median wall time)."""
+  rows = [
+    "| implementation | attention | step wall s (median) | step CPU s | GFLOP/step | GFLOP/s "
+    "(per CPU s) | compile s | peak RSS GB | speed-up vs official |",
+    "|---|---|---|---|---|---|---|---|---|",
+  ]
   official = results.get("official")
-  reference = statistics.median(official["step_seconds"]) if official and "error" not in official else None
+  reference = (
+    statistics.median(official["step_seconds"]) if official and "error" not in official else None
+  )
   for name, result in results.items():
     label = "official PyTorch" if name == "official" else "precursor_jax (Flax)"
-    attention = {"official": "dense, all nodes", "dense": "dense, all nodes",
-                 "dense_pruned": "dense, pruned", "sparse": "sparse, all nodes",
-                 "sparse_pruned": "sparse, pruned"}[name]
+    attention = {
+      "official": "dense, all nodes",
+      "dense": "dense, all nodes",
+      "dense_pruned": "dense, pruned",
+      "sparse": "sparse, all nodes",
+      "sparse_pruned": "sparse, pruned",
+    }[name]
     if "error" in result:
       rows.append(f"| {label} | {attention} | failed: {result['error']} | | | | | | |")
       continue
@@ -173,16 +222,21 @@ def table(results: dict[str, dict], official_flops: float | None) -> str:
     speedup = f"{reference / wall:.2f}x" if reference else "n/a"
     rss = result.get("peak_rss_bytes")
     rss = f"{rss / 2**30:.2f}" if rss else "n/a"
-    rows.append(f"| {label} | {attention} | {wall:.2f} | {cpu:.2f} | {gflop} | {rate} | {compile_s} | "
-                f"{rss} | {speedup} |")
+    rows.append(
+      f"| {label} | {attention} | {wall:.2f} | {cpu:.2f} | {gflop} | {rate} | {compile_s} | "
+      f"{rss} | {speedup} |"
+    )
   return "\n".join(rows) + "\n"
 
 
 def parse_args(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--threads", type=int, default=1, help="CPU threads for both implementations")
-  parser.add_argument("--cpus", default=None,
-                      help="comma-separated CPU ids to pin to (default: the first --threads allowed)")
+  parser.add_argument(
+    "--cpus",
+    default=None,
+    help="comma-separated CPU ids to pin to (default: the first --threads allowed)",
+  )
   parser.add_argument("--batch", type=int, default=32)
   parser.add_argument("--history", type=int, default=168)
   parser.add_argument("--horizon", type=int, default=168)
@@ -204,39 +258,69 @@ def main(argv=None):
     print(json.dumps(worker(args)))
     return
   allowed = sorted(os.sched_getaffinity(0))
-  cpus = [int(c) for c in args.cpus.split(",")] if args.cpus else allowed[:args.threads]
+  cpus = [int(c) for c in args.cpus.split(",")] if args.cpus else allowed[: args.threads]
   load_before = os.getloadavg()
   results = {}
-  common = ["--batch", str(args.batch), "--history", str(args.history), "--horizon", str(args.horizon),
-            "--channels", str(args.channels), "--steps", str(args.steps), "--warmup", str(args.warmup)]
+  common = [
+    "--batch",
+    str(args.batch),
+    "--history",
+    str(args.history),
+    "--horizon",
+    str(args.horizon),
+    "--channels",
+    str(args.channels),
+    "--steps",
+    str(args.steps),
+    "--warmup",
+    str(args.warmup),
+  ]
   if args.official_repo:
     python = args.torch_python or sys.executable
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "official_pyraformer.py")
     results["official"] = run_json(
-        [python, script, "time", "--repo", args.official_repo, "--threads", str(args.threads)] + common,
-        cpus, args.threads, args.timeout)
+      [python, script, "time", "--repo", args.official_repo, "--threads", str(args.threads)]
+      + common,
+      cpus,
+      args.threads,
+      args.timeout,
+    )
   for variant in args.variants.split(","):
-    results[variant] = run_json([sys.executable, os.path.abspath(__file__), "--worker", variant] + common,
-                                cpus, args.threads, args.timeout)
+    results[variant] = run_json(
+      [sys.executable, os.path.abspath(__file__), "--worker", variant] + common,
+      cpus,
+      args.threads,
+      args.timeout,
+    )
   load_after = os.getloadavg()
   official_flops = results.get("dense", {}).get("flops")
-  extra = {"configuration": f"ETTh1-size Pyraformer {args.history} -> {args.horizon}, batch {args.batch}, "
-                            f"{args.channels} channels, d_model 512, 6 heads x 128, 4 layers, C=[4,4,4], "
-                            "A=3, dropout 0.05, Adam",
-           "threads": f"{args.threads}, pinned to CPU(s) {cpus}; XLA_FLAGS "
-                      f"'{thread_environment(args.threads)['XLA_FLAGS']}'",
-           "timing": f"median of {args.steps} steps after {args.warmup} warm-up step(s); CPU s = "
-                     "process CPU time of the step (less sensitive to other load than wall time)"}
+  extra = {
+    "configuration": f"ETTh1-size Pyraformer {args.history} -> {args.horizon}, batch {args.batch}, "
+    f"{args.channels} channels, d_model 512, 6 heads x 128, 4 layers, C=[4,4,4], "
+    "A=3, dropout 0.05, Adam",
+    "threads": f"{args.threads}, pinned to CPU(s) {cpus}; XLA_FLAGS "
+    f"'{thread_environment(args.threads)['XLA_FLAGS']}'",
+    "timing": f"median of {args.steps} steps after {args.warmup} warm-up step(s); CPU s = "
+    "process CPU time of the step (less sensitive to other load than wall time)",
+  }
   if "official" in results and "torch" in results["official"]:
-    extra["official"] = f"torch {results['official']['torch']}, torch.set_num_threads({args.threads})"
+    extra["official"] = (
+      f"torch {results['official']['torch']}, torch.set_num_threads({args.threads})"
+    )
   command = "python " + " ".join([os.path.relpath(__file__)] + (argv or sys.argv[1:]))
-  print(header("Pyraformer training step: Flax vs official PyTorch", command, load_before, load_after,
-               extra))
+  print(
+    header(
+      "Pyraformer training step: Flax vs official PyTorch", command, load_before, load_after, extra
+    )
+  )
   print(table(results, official_flops))
   if args.json_out:
     with open(args.json_out, "w") as handle:
-      json.dump(dict(results=results, cpus=cpus, load_before=load_before, load_after=load_after), handle,
-                indent=1)
+      json.dump(
+        dict(results=results, cpus=cpus, load_before=load_before, load_after=load_after),
+        handle,
+        indent=1,
+      )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Forecasting baselines: the shared forecaster contract, the registry, and that each one can learn."""
+"""Forecasting baselines: the shared forecaster contract, the registry, and that each learns."""
 
 import jax
 import jax.numpy as jnp
@@ -11,25 +11,36 @@ from precursor_jax.models.pyraformer import Pyraformer
 
 HISTORY, HORIZON, CHANNELS, FEATURES, BATCH = 24, 6, 3, 4, 5
 TINY = {
-    "lstm": dict(hidden=16, n_layers=2),
-    "gru": dict(hidden=16, n_layers=2),
-    "transformer": dict(d_model=16, n_heads=2, d_ff=32, n_encoder_layers=1, n_decoder_layers=1),
-    "pyraformer": dict(d_model=16, d_inner=16, n_heads=2, d_k=4, d_v=4, n_layers=2, d_bottleneck=4,
-                       window_sizes=(2, 2, 2)),
+  "lstm": dict(hidden=16, n_layers=2),
+  "gru": dict(hidden=16, n_layers=2),
+  "transformer": dict(d_model=16, n_heads=2, d_ff=32, n_encoder_layers=1, n_decoder_layers=1),
+  "pyraformer": dict(
+    d_model=16,
+    d_inner=16,
+    n_heads=2,
+    d_k=4,
+    d_v=4,
+    n_layers=2,
+    d_bottleneck=4,
+    window_sizes=(2, 2, 2),
+  ),
 }
 
 
 def _batch(key):
   keys = jax.random.split(key, 4)
-  return (jax.random.normal(keys[0], (BATCH, HISTORY, CHANNELS)),
-          jax.random.uniform(keys[1], (BATCH, HISTORY, FEATURES), minval=-0.5, maxval=0.5),
-          jax.random.uniform(keys[2], (BATCH, HORIZON, FEATURES), minval=-0.5, maxval=0.5),
-          jax.random.normal(keys[3], (BATCH, HORIZON, CHANNELS)))
+  return (
+    jax.random.normal(keys[0], (BATCH, HISTORY, CHANNELS)),
+    jax.random.uniform(keys[1], (BATCH, HISTORY, FEATURES), minval=-0.5, maxval=0.5),
+    jax.random.uniform(keys[2], (BATCH, HORIZON, FEATURES), minval=-0.5, maxval=0.5),
+    jax.random.normal(keys[3], (BATCH, HORIZON, CHANNELS)),
+  )
 
 
 def _build(name, **extra):
-  return baselines.build_forecaster(name, history_len=HISTORY, horizon=HORIZON, channels=CHANNELS,
-                                    **TINY[name], **extra)
+  return baselines.build_forecaster(
+    name, history_len=HISTORY, horizon=HORIZON, channels=CHANNELS, **TINY[name], **extra
+  )
 
 
 @pytest.mark.parametrize("name", sorted(TINY))
@@ -43,9 +54,17 @@ def test_contract_shapes_and_dropout(name):
 
   @jax.jit
   def train(key):
-    out, _ = model.apply(variables, history, history_time, future_time, train=True,
-                         rngs={"dropout": key}, mutable=["batch_stats"])
+    out, _ = model.apply(
+      variables,
+      history,
+      history_time,
+      future_time,
+      train=True,
+      rngs={"dropout": key},
+      mutable=["batch_stats"],
+    )
     return out
+
   assert train(jax.random.key(2)).shape == (BATCH, HORIZON, CHANNELS)
   assert not np.allclose(train(jax.random.key(2)), train(jax.random.key(3)))
   with pytest.raises(ValueError, match="history must be"):
@@ -86,7 +105,10 @@ def test_overfits_one_batch(name):
   @jax.jit
   def step(params, opt_state):
     def loss_fn(p):
-      return jnp.mean((model.apply({"params": p}, history, history_time, future_time) - future) ** 2)
+      return jnp.mean(
+        (model.apply({"params": p}, history, history_time, future_time) - future) ** 2
+      )
+
     loss, grads = jax.value_and_grad(loss_fn)(params)
     updates, opt_state = optimizer.update(grads, opt_state)
     return optax.apply_updates(params, updates), opt_state, loss

@@ -13,8 +13,8 @@ P = jnp.array([2.0, 0.0, -1.0, 2.0])
 
 
 def test_hand_computed_values():
-  assert float(metrics.mse(Y, P)) == pytest.approx((1 + 0 + 1 + 4) / 4)          # 1.5
-  assert float(metrics.mae(Y, P)) == pytest.approx((1 + 0 + 1 + 2) / 4)          # 1.0
+  assert float(metrics.mse(Y, P)) == pytest.approx((1 + 0 + 1 + 4) / 4)  # 1.5
+  assert float(metrics.mae(Y, P)) == pytest.approx((1 + 0 + 1 + 2) / 4)  # 1.0
   assert float(metrics.rmse(Y, P)) == pytest.approx(np.sqrt(1.5))
   # sMAPE terms 2|e| / (|y| + |p|): 2/3, 0 (0/0 counts as 0), 2/3, 4/6
   assert float(metrics.smape(Y, P)) == pytest.approx(100 * (2 / 3 + 0 + 2 / 3 + 2 / 3) / 4)
@@ -56,7 +56,9 @@ def test_totals_over_batches_equal_metrics_of_the_whole_set():
   valid = (np.arange(10) < 7).astype(np.float32)[:, None, None]  # last 3 rows are padding
   totals = None
   for start in range(0, 10, 4):
-    part = metrics.metric_totals(y[start:start + 4], p[start:start + 4], valid[start:start + 4])
+    part = metrics.metric_totals(
+      y[start : start + 4], p[start : start + 4], valid[start : start + 4]
+    )
     totals = part if totals is None else jax.tree.map(jnp.add, totals, part)
   combined = metrics.metrics_from_totals(totals)
   direct = metrics.forecast_metrics(y[:7], p[:7])

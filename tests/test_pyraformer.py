@@ -1,5 +1,6 @@
-"""Pyraformer: the pyramidal graph against the paper and a rule oracle, dense vs sparse attention, parameter
-counts, and the model against numbers produced by the official PyTorch implementation."""
+"""Pyraformer: the pyramidal graph against the paper and a rule oracle, dense vs sparse attention,
+parameter counts, and the model against numbers produced by the official PyTorch implementation.
+"""
 
 import json
 
@@ -12,15 +13,29 @@ import pytest
 from precursor_jax.models import pyraformer as pf
 
 ETTH1 = dict(history_len=168, horizon=168, channels=7)  # every other hyperparameter at its default
-SMALL = dict(history_len=30, horizon=8, channels=3, d_model=32, d_inner=48, n_heads=2, d_k=8, d_v=12,
-             n_layers=2, window_sizes=(3, 3, 3), inner_size=3, d_bottleneck=8, dropout=0.0)
+SMALL = dict(
+  history_len=30,
+  horizon=8,
+  channels=3,
+  d_model=32,
+  d_inner=48,
+  n_heads=2,
+  d_k=8,
+  d_v=12,
+  n_layers=2,
+  window_sizes=(3, 3, 3),
+  inner_size=3,
+  d_bottleneck=8,
+  dropout=0.0,
+)
 
 
-# ----------------------------------------------------------------------------------------- graph structure
+# ----------------------------------------------------------------------------------------- graph
+# structure
 
 
 def oracle_mask(seq_len, window_sizes, inner_size):
-  """The pyramidal mask written pair by pair from the paper's rules (slow, independent of the module)."""
+  """The pyramidal mask written pair by pair from the paper's rules (slow, independent)."""
   sizes = [seq_len]
   for window in window_sizes:
     sizes.append(sizes[-1] // window)
@@ -29,8 +44,9 @@ def oracle_mask(seq_len, window_sizes, inner_size):
   def is_parent(child_scale, child, parent):
     # parent of child: child // C, except that the last parent also takes the leftover children
     last = sizes[child_scale + 1] - 1
-    return child // window_sizes[child_scale] == parent or (parent == last and child >= last *
-                                                             window_sizes[child_scale])
+    return child // window_sizes[child_scale] == parent or (
+      parent == last and child >= last * window_sizes[child_scale]
+    )
 
   allowed = np.zeros((len(where), len(where)), dtype=bool)
   for i, (scale_i, local_i) in enumerate(where):
@@ -44,9 +60,17 @@ def oracle_mask(seq_len, window_sizes, inner_size):
   return allowed
 
 
-@pytest.mark.parametrize("seq_len,window_sizes,inner_size",
-                         [(169, (4, 4, 4), 3), (73, (4, 4, 4), 5), (31, (3, 3, 3), 3),
-                          (100, (2, 3, 5), 3), (57, (5, 2), 4), (12, (12,), 1)])
+@pytest.mark.parametrize(
+  "seq_len,window_sizes,inner_size",
+  [
+    (169, (4, 4, 4), 3),
+    (73, (4, 4, 4), 5),
+    (31, (3, 3, 3), 3),
+    (100, (2, 3, 5), 3),
+    (57, (5, 2), 4),
+    (12, (12,), 1),
+  ],
+)
 def test_mask_matches_rule_oracle(seq_len, window_sizes, inner_size):
   mask = pf.pyramid_mask(seq_len, window_sizes, inner_size)
   np.testing.assert_array_equal(mask, oracle_mask(seq_len, window_sizes, inner_size))
@@ -61,19 +85,24 @@ def test_pyramid_sizes_and_public_contract():
     pf.pyramid_sizes(31, (4, 4, 4))
 
 
-@pytest.mark.parametrize("history,window_sizes,inner_size,expected", [
+@pytest.mark.parametrize(
+  "history,window_sizes,inner_size,expected",
+  [
     (168, (4, 4, 4), 3, 26_472),  # ETTh1 168 / 336
     (336, (4, 4, 4), 5, 74_280),  # ETTh1 720 (input 336)
     (384, (5, 5, 5), 3, 57_264),  # ETTm1 96
     (672, (6, 6, 6), 3, 96_384),  # ETTm1 672
-])
+  ],
+)
 def test_qk_pairs_reproduce_paper_table3(history, window_sizes, inner_size, expected):
   # The mask is built on L + 1 nodes (predict token); 6 heads x 4 layers, as in the paper's scripts.
   assert pf.qk_pair_count(history + 1, window_sizes, inner_size, n_heads=6, n_layers=4) == expected
   assert pf.pyramid_mask(history + 1, window_sizes, inner_size).sum() * 6 * 4 == expected
 
 
-@pytest.mark.parametrize("seq_len,window_sizes", [(169, (4, 4, 4)), (100, (2, 3, 5)), (73, (4, 4, 4))])
+@pytest.mark.parametrize(
+  "seq_len,window_sizes", [(169, (4, 4, 4)), (100, (2, 3, 5)), (73, (4, 4, 4))]
+)
 def test_refer_points_are_each_node_and_its_ancestors(seq_len, window_sizes):
   points = pf.refer_points(seq_len, window_sizes)
   mask = oracle_mask(seq_len, window_sizes, 1)  # inner size 1: only self and parent/child links
@@ -84,11 +113,13 @@ def test_refer_points_are_each_node_and_its_ancestors(seq_len, window_sizes):
   for i, row in enumerate(points):
     for scale in range(1, len(sizes)):
       # exactly one node of the coarser scale is linked to the previous ancestor: the parent
-      linked = np.flatnonzero(mask[row[scale - 1], starts[scale]:starts[scale] + sizes[scale]])
+      linked = np.flatnonzero(mask[row[scale - 1], starts[scale] : starts[scale] + sizes[scale]])
       assert linked.tolist() == [row[scale] - starts[scale]], (i, scale)
 
 
-@pytest.mark.parametrize("seq_len,window_sizes,inner_size", [(169, (4, 4, 4), 3), (100, (2, 3, 5), 5)])
+@pytest.mark.parametrize(
+  "seq_len,window_sizes,inner_size", [(169, (4, 4, 4), 3), (100, (2, 3, 5), 5)]
+)
 def test_neighbour_table_lists_exactly_the_mask(seq_len, window_sizes, inner_size):
   mask = oracle_mask(seq_len, window_sizes, inner_size)
   table = pf.neighbour_table(seq_len, window_sizes, inner_size)
@@ -121,25 +152,30 @@ def test_pruned_plan_keeps_every_node_the_forecast_depends_on():
     queries = nodes[table.query_rows]
     assert queries.tolist() == expected[layer + 1]
     for row, query in enumerate(queries):
-      assert sorted(nodes[table.indices[row][table.valid[row]]]) == np.flatnonzero(mask[query]).tolist()
+      assert (
+        sorted(nodes[table.indices[row][table.valid[row]]]) == np.flatnonzero(mask[query]).tolist()
+      )
     nodes = queries
   assert [len(t.query_rows) for t in plan.tables] == [159, 63, 19, 4]
   np.testing.assert_array_equal(nodes[plan.output_rows], pf.refer_points(seq_len, window_sizes)[-1])
 
 
-# ---------------------------------------------------------------------------------------- attention paths
+# ---------------------------------------------------------------------------------------- attention
+# paths
 
 
 def _dense_scale_from_sparse(scale, table, nodes):
-  """Places (B, H, N, K) per-edge multipliers at their (query, key) positions of a (B, H, N, N) array."""
+  """Places (B, H, N, K) per-edge multipliers at their (query, key) cells of (B, H, N, N)."""
   dense = np.zeros(scale.shape[:2] + (nodes, nodes), np.float32)
   rows, slots = np.nonzero(table.valid)
   dense[:, :, rows, table.indices[rows, slots]] = scale[:, :, rows, slots]
   return jnp.asarray(dense)
 
 
-@pytest.mark.parametrize("with_dropout,block_bytes", [(False, pf.SPARSE_BLOCK_BYTES),
-                                                     (True, pf.SPARSE_BLOCK_BYTES), (True, 1)])
+@pytest.mark.parametrize(
+  "with_dropout,block_bytes",
+  [(False, pf.SPARSE_BLOCK_BYTES), (True, pf.SPARSE_BLOCK_BYTES), (True, 1)],
+)
 def test_sparse_attention_equals_dense_outputs_and_gradients(with_dropout, block_bytes):
   """block_bytes=1 forces the sequential row blocks (8 rows each) used for long sequences."""
   seq_len, window_sizes, inner_size = 73, (4, 4, 4), 3
@@ -162,8 +198,12 @@ def test_sparse_attention_equals_dense_outputs_and_gradients(with_dropout, block
   def sparse_loss(q, k, v):
     return jnp.sum(pf.sparse_attention(q, k, v, table, sparse_scale, block_bytes) * weights)
 
-  np.testing.assert_allclose(pf.sparse_attention(q, k, v, table, sparse_scale, block_bytes),
-                             pf.dense_attention(q, k, v, mask, dense_scale), atol=2e-6, rtol=1e-5)
+  np.testing.assert_allclose(
+    pf.sparse_attention(q, k, v, table, sparse_scale, block_bytes),
+    pf.dense_attention(q, k, v, mask, dense_scale),
+    atol=2e-6,
+    rtol=1e-5,
+  )
   dense_grads = jax.grad(dense_loss, argnums=(0, 1, 2))(q, k, v)
   sparse_grads = jax.jit(jax.grad(sparse_loss, argnums=(0, 1, 2)))(q, k, v)
   for dense_grad, sparse_grad in zip(dense_grads, sparse_grads):
@@ -172,31 +212,42 @@ def test_sparse_attention_equals_dense_outputs_and_gradients(with_dropout, block
 
 def _batch(key, batch=4, history=30, horizon=8, channels=3, features=4):
   keys = jax.random.split(key, 4)
-  return (jax.random.normal(keys[0], (batch, history, channels)),
-          jax.random.uniform(keys[1], (batch, history, features), minval=-0.5, maxval=0.5),
-          jax.random.uniform(keys[2], (batch, horizon, features), minval=-0.5, maxval=0.5),
-          jax.random.normal(keys[3], (batch, horizon, channels)))
+  return (
+    jax.random.normal(keys[0], (batch, history, channels)),
+    jax.random.uniform(keys[1], (batch, history, features), minval=-0.5, maxval=0.5),
+    jax.random.uniform(keys[2], (batch, horizon, features), minval=-0.5, maxval=0.5),
+    jax.random.normal(keys[3], (batch, horizon, channels)),
+  )
 
 
 def _loss_and_grads(model, variables, batch):
   history, history_time, future_time, future = batch
 
   def loss(params):
-    forecast, updates = model.apply({"params": params, "batch_stats": variables["batch_stats"]},
-                                    history, history_time, future_time, train=True,
-                                    mutable=["batch_stats"])
+    forecast, updates = model.apply(
+      {"params": params, "batch_stats": variables["batch_stats"]},
+      history,
+      history_time,
+      future_time,
+      train=True,
+      mutable=["batch_stats"],
+    )
     return jnp.mean((forecast - future) ** 2), (forecast, updates)
 
-  (_, (forecast, updates)), grads = jax.jit(jax.value_and_grad(loss, has_aux=True))(variables["params"])
+  (_, (forecast, updates)), grads = jax.jit(jax.value_and_grad(loss, has_aux=True))(
+    variables["params"]
+  )
   return forecast, updates, grads
 
 
 def test_model_dense_sparse_and_pruned_agree():
   batch = _batch(jax.random.key(1))
-  models = {"dense": pf.Pyraformer(**SMALL, attention="dense", prune=False),  # the official computation
-            "sparse": pf.Pyraformer(**SMALL, attention="sparse", prune=False),
-            "sparse_pruned": pf.Pyraformer(**SMALL, attention="sparse", prune=True),
-            "dense_pruned": pf.Pyraformer(**SMALL, attention="dense", prune=True)}
+  models = {
+    "dense": pf.Pyraformer(**SMALL, attention="dense", prune=False),  # the official computation
+    "sparse": pf.Pyraformer(**SMALL, attention="sparse", prune=False),
+    "sparse_pruned": pf.Pyraformer(**SMALL, attention="sparse", prune=True),
+    "dense_pruned": pf.Pyraformer(**SMALL, attention="dense", prune=True),
+  }
   variables = models["dense"].init(jax.random.key(0), *batch[:3])
   results = {name: _loss_and_grads(model, variables, batch) for name, model in models.items()}
   dense_forecast, dense_updates, dense_grads = results["dense"]
@@ -205,10 +256,15 @@ def test_model_dense_sparse_and_pruned_agree():
     forecast, updates, grads = results[name]
     np.testing.assert_allclose(forecast, dense_forecast, atol=1e-5)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-5), updates, dense_updates)
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-5 * grad_scale), grads, dense_grads)
+    jax.tree.map(
+      lambda a, b: np.testing.assert_allclose(a, b, atol=1e-5 * grad_scale), grads, dense_grads
+    )
     # eval mode (running statistics) too
-    np.testing.assert_allclose(jax.jit(models[name].apply)(variables, *batch[:3]),
-                               jax.jit(models["dense"].apply)(variables, *batch[:3]), atol=1e-5)
+    np.testing.assert_allclose(
+      jax.jit(models[name].apply)(variables, *batch[:3]),
+      jax.jit(models["dense"].apply)(variables, *batch[:3]),
+      atol=1e-5,
+    )
 
 
 def test_remat_gives_the_same_gradients():
@@ -220,13 +276,19 @@ def test_remat_gives_the_same_gradients():
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), remat_grads, grads)
 
 
-# ----------------------------------------------------------------------------------- parameters and init
+# ----------------------------------------------------------------------------------- parameters and
+# init
 
 
 def test_parameter_counts_match_official_etth1():
   model = pf.Pyraformer(**ETTH1)
-  shapes = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((2, 168, 7)), jnp.zeros((2, 168, 4)),
-                          jnp.zeros((2, 168, 4)))
+  shapes = jax.eval_shape(
+    model.init,
+    jax.random.key(0),
+    jnp.zeros((2, 168, 7)),
+    jnp.zeros((2, 168, 4)),
+    jnp.zeros((2, 168, 4)),
+  )
   count = lambda tree: sum(int(np.prod(leaf.shape)) for leaf in jax.tree.leaves(tree))
   params = shapes["params"]
   assert count(params["embedding"]) == 13_824
@@ -249,11 +311,14 @@ def test_initialisation_follows_official_distributions():
   query = np.asarray(params["layer_0"]["attention"]["query"]["kernel"])  # xavier uniform 512 -> 768
   bound = np.sqrt(6.0 / (512 + 768))
   assert np.abs(query).max() <= bound and np.abs(query).max() > 0.99 * bound
-  hidden = np.asarray(params["layer_0"]["feed_forward"]["hidden"]["kernel"])  # torch default U(+-1/sqrt(512))
+  hidden = np.asarray(
+    params["layer_0"]["feed_forward"]["hidden"]["kernel"]
+  )  # torch default U(+-1/sqrt(512))
   assert np.abs(hidden).max() <= 1 / np.sqrt(512) and np.abs(hidden).max() > 0.99 / np.sqrt(512)
 
 
-# ------------------------------------------------------------------------------ the official implementation
+# ------------------------------------------------------------------------------ the official
+# implementation
 
 
 @pytest.fixture(scope="module")
@@ -262,20 +327,37 @@ def official(test_data_dir):
   return {name: data[name] for name in data.files}
 
 
-@pytest.mark.parametrize("attention,prune", [("dense", False), ("sparse", False), ("sparse", True),
-                                             ("dense", True)])
+@pytest.mark.parametrize(
+  "attention,prune", [("dense", False), ("sparse", False), ("sparse", True), ("dense", True)]
+)
 def test_matches_official_pytorch_implementation(official, attention, prune):
-  """Identical weights and batch: outputs, loss, gradients and BatchNorm statistics of the official code."""
+  """Identical weights and batch: outputs, loss, gradients and BatchNorm statistics agree."""
   config = json.loads(str(official["config_json"]))
-  state = {name[len("param/"):]: value for name, value in official.items() if name.startswith("param/")}
-  np.testing.assert_allclose(pf.sinusoid_positions(config["history"] + 1, config["d_model"]),
-                             state["encoder.enc_embedding.position_embedding.pe"][0], atol=1e-5)
-  model = pf.Pyraformer(history_len=config["history"], horizon=config["horizon"],
-                        channels=config["channels"], d_model=config["d_model"], d_inner=config["d_inner"],
-                        n_heads=config["n_heads"], d_k=config["d_k"], d_v=config["d_k"],
-                        n_layers=config["n_layers"], window_sizes=tuple(config["window_sizes"]),
-                        inner_size=config["inner_size"], d_bottleneck=config["d_bottleneck"], dropout=0.0,
-                        attention=attention, prune=prune)
+  state = {
+    name[len("param/") :]: value for name, value in official.items() if name.startswith("param/")
+  }
+  np.testing.assert_allclose(
+    pf.sinusoid_positions(config["history"] + 1, config["d_model"]),
+    state["encoder.enc_embedding.position_embedding.pe"][0],
+    atol=1e-5,
+  )
+  model = pf.Pyraformer(
+    history_len=config["history"],
+    horizon=config["horizon"],
+    channels=config["channels"],
+    d_model=config["d_model"],
+    d_inner=config["d_inner"],
+    n_heads=config["n_heads"],
+    d_k=config["d_k"],
+    d_v=config["d_k"],
+    n_layers=config["n_layers"],
+    window_sizes=tuple(config["window_sizes"]),
+    inner_size=config["inner_size"],
+    d_bottleneck=config["d_bottleneck"],
+    dropout=0.0,
+    attention=attention,
+    prune=prune,
+  )
   variables = pf.from_official_state_dict(state, n_heads=config["n_heads"])
   inputs = (official["history"], official["history_time"], official["future_time"])
   template = jax.eval_shape(model.init, jax.random.key(0), *inputs)
@@ -285,27 +367,38 @@ def test_matches_official_pytorch_implementation(official, attention, prune):
   loss = np.mean((np.asarray(forecast) - official["future"]) ** 2)
   assert loss == pytest.approx(float(official["train_loss"]), rel=1e-5)
   official_grads = pf.from_official_state_dict(
-      {**state, **{n[len("grad/"):]: v for n, v in official.items() if n.startswith("grad/")}},
-      n_heads=config["n_heads"])["params"]
+    {**state, **{n[len("grad/") :]: v for n, v in official.items() if n.startswith("grad/")}},
+    n_heads=config["n_heads"],
+  )["params"]
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=2e-5), grads, official_grads)
-  # Running statistics: means identical; PyTorch updates the variance with the unbiased batch variance.
+  # Running statistics: means identical; PyTorch updates the variance with the unbiased batch
+  # variance.
   prefix = "state_after_train/encoder.conv_layers.conv_layers"
   sizes = pf.pyramid_sizes(config["history"] + 1, config["window_sizes"])
   for index in range(len(config["window_sizes"])):
     ours = updates["batch_stats"]["cscm"][f"batch_norm_{index}"]
-    np.testing.assert_allclose(ours["mean"], official[f"{prefix}.{index}.norm.running_mean"], atol=1e-6)
+    np.testing.assert_allclose(
+      ours["mean"], official[f"{prefix}.{index}.norm.running_mean"], atol=1e-6
+    )
     n = config["batch"] * sizes[index + 1]
     batch_var = (np.asarray(ours["var"]) - 0.9) / 0.1
-    np.testing.assert_allclose(0.9 + 0.1 * batch_var * n / (n - 1),
-                               official[f"{prefix}.{index}.norm.running_var"], rtol=1e-5)
+    np.testing.assert_allclose(
+      0.9 + 0.1 * batch_var * n / (n - 1), official[f"{prefix}.{index}.norm.running_var"], rtol=1e-5
+    )
   # Eval mode with the official running statistics.
-  after = {n[len("state_after_train/"):]: v for n, v in official.items()
-           if n.startswith("state_after_train/")}
+  after = {
+    n[len("state_after_train/") :]: v
+    for n, v in official.items()
+    if n.startswith("state_after_train/")
+  }
   eval_variables = pf.from_official_state_dict({**state, **after}, n_heads=config["n_heads"])
-  np.testing.assert_allclose(model.apply(eval_variables, *inputs), official["eval_output"], atol=2e-5)
+  np.testing.assert_allclose(
+    model.apply(eval_variables, *inputs), official["eval_output"], atol=2e-5
+  )
 
 
-# ---------------------------------------------------------------------------------------- model behaviour
+# ---------------------------------------------------------------------------------------- model
+# behaviour
 
 
 def test_forecast_shape_contract_and_dropout():
@@ -315,18 +408,30 @@ def test_forecast_shape_contract_and_dropout():
   assert set(variables) == {"params", "batch_stats"}
   evaluated = model.apply(variables, history, history_time, future_time)
   assert evaluated.shape == (4, 8, 3)
-  np.testing.assert_array_equal(evaluated, model.apply(variables, history, history_time, future_time))
+  np.testing.assert_array_equal(
+    evaluated, model.apply(variables, history, history_time, future_time)
+  )
 
   def train(key):
-    out, _ = model.apply(variables, history, history_time, future_time, train=True,
-                         rngs={"dropout": key}, mutable=["batch_stats"])
+    out, _ = model.apply(
+      variables,
+      history,
+      history_time,
+      future_time,
+      train=True,
+      rngs={"dropout": key},
+      mutable=["batch_stats"],
+    )
     return out
+
   assert not np.allclose(train(jax.random.key(1)), train(jax.random.key(2)))
   np.testing.assert_array_equal(train(jax.random.key(1)), train(jax.random.key(1)))
   with pytest.raises(ValueError, match="history must be"):
     model.apply(variables, history[:, :-1], history_time[:, :-1], future_time)
   with pytest.raises(ValueError, match="attention must be"):
-    pf.Pyraformer(**SMALL, attention="flash").init(jax.random.key(0), history, history_time, future_time)
+    pf.Pyraformer(**SMALL, attention="flash").init(
+      jax.random.key(0), history, history_time, future_time
+    )
 
 
 def test_overfits_one_batch():
@@ -338,9 +443,16 @@ def test_overfits_one_batch():
   @jax.jit
   def step(params, batch_stats, opt_state):
     def loss_fn(p):
-      out, updates = model.apply({"params": p, "batch_stats": batch_stats}, history, history_time,
-                                 future_time, train=True, mutable=["batch_stats"])
+      out, updates = model.apply(
+        {"params": p, "batch_stats": batch_stats},
+        history,
+        history_time,
+        future_time,
+        train=True,
+        mutable=["batch_stats"],
+      )
       return jnp.mean((out - future) ** 2), updates["batch_stats"]
+
     (loss, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
     updates, opt_state = optimizer.update(grads, opt_state)
     return optax.apply_updates(params, updates), batch_stats, opt_state, loss
@@ -359,8 +471,11 @@ def test_graph_tables_are_static_constants_built_once():
   model = pf.Pyraformer(**SMALL)
   batch = _batch(jax.random.key(6))
   variables = model.init(jax.random.key(0), *batch[:3])
-  apply = jax.jit(lambda v, k: model.apply(v, *batch[:3], train=True, rngs={"dropout": k},
-                                           mutable=["batch_stats"]))
+  apply = jax.jit(
+    lambda v, k: model.apply(
+      v, *batch[:3], train=True, rngs={"dropout": k}, mutable=["batch_stats"]
+    )
+  )
   for key in jax.random.split(jax.random.key(7), 3):
     apply(variables, key)
   info = pf._layer_plan.cache_info()
@@ -369,13 +484,15 @@ def test_graph_tables_are_static_constants_built_once():
 
 @pytest.mark.parametrize("history", [24, 48])
 def test_all_pyramid_sizes_supported(history):
-  """Pyramid sizes that need leftover children at each scale still build and agree dense vs sparse."""
+  """Sizes with leftover children at every scale build, and dense and sparse agree."""
   config = {**SMALL, "history_len": history, "window_sizes": (2, 3, 2), "inner_size": 5}
   batch = _batch(jax.random.key(8), history=history)
   dense = pf.Pyraformer(**config, attention="dense", prune=False)
   variables = dense.init(jax.random.key(0), *batch[:3])
   for prune in (False, True):
     sparse = pf.Pyraformer(**config, attention="sparse", prune=prune)
-    np.testing.assert_allclose(jax.jit(sparse.apply)(variables, *batch[:3]),
-                               jax.jit(dense.apply)(variables, *batch[:3]), atol=1e-5)
-
+    np.testing.assert_allclose(
+      jax.jit(sparse.apply)(variables, *batch[:3]),
+      jax.jit(dense.apply)(variables, *batch[:3]),
+      atol=1e-5,
+    )

@@ -1,34 +1,42 @@
 """Pyraformer (Liu et al., ICLR 2022) for long-range forecasting, in Flax Linen.
 
-Faithful to the authors' code (ant-research/Pyraformer, `Pyraformer_LR.py` with the "FC" decoder, i.e.
-prediction module 1, which produced every long-range number in the paper):
+Faithful to the authors' code (ant-research/Pyraformer, `Pyraformer_LR.py` with the "FC" decoder,
+i.e. prediction module 1, which produced every long-range number in the paper):
 
-* a data embedding (circular token conv + sinusoidal position + linear time features) of the history with a
-  "predict token" appended: a zero step carrying the time features of the first future step, so the pyramid is
-  built on L + 1 nodes;
+* a data embedding (circular token conv + sinusoidal position + linear time features) of the history
+  with a "predict token" appended: a zero step carrying the time features of the first future step,
+  so the pyramid is built on L + 1 nodes;
 * the bottleneck coarser-scale construction module (CSCM) that builds scales of sizes
   L+1, floor((L+1)/C_1), floor(floor((L+1)/C_1)/C_2), ... and lays all nodes out fine to coarse;
 * post-LayerNorm encoder layers whose multi-head attention is restricted to the pyramidal graph
   (`pyramid_mask`), with per-head d_k = d_v independent of d_model and bias-free Q/K/V projections;
-* the last finest node (the predict token) gathered with its ancestors at every scale, concatenated and mapped
-  by one bias-free linear layer to horizon x channels.
+* the last finest node (the predict token) gathered with its ancestors at every scale, concatenated
+  and mapped by one bias-free linear layer to horizon x channels.
 
 Two attention paths give the same numbers (tests/test_pyraformer.py checks outputs and gradients):
-`attention="dense"` (masked N x N attention, the published default, O(N^2) memory) and `attention="sparse"`
-(each node attends only to its padded neighbour list of about A + C + 1 nodes, O(N) time and memory, pure JAX
-with a hand-written backward pass that uses only gathers, never scatters).
+`attention="dense"` (masked N x N attention, the published default, O(N^2) memory) and
+`attention="sparse"` (each node attends only to its padded neighbour list of about A + C + 1 nodes,
+O(N) time and memory, pure JAX with a hand-written backward pass that uses only gathers, never
+scatters; above SPARSE_BLOCK_BYTES of gathered rows it works through the rows in sequential blocks).
 
-The graph tables (mask, neighbour lists, ancestor indices) are NumPy constants computed once per configuration
-(cached) and closed over by the traced computation, never recomputed inside a step.
+`prune=True` (the default) computes in each layer only the nodes the forecast depends on: the
+forecast reads the last layer at S nodes only, which read their neighbours in the layer below, and
+so on. The outputs and gradients are exactly those of the full computation (tested); at ETTh1
+168 -> 168 the four layers compute 159, 63, 19 and 4 of the 223 nodes, about a third of the work.
 
-Initialisation follows the official code's distributions exactly: xavier normal for the predictor, xavier
-uniform for Q/K/V and the attention output, kaiming normal (fan_in, leaky_relu with slope 0) for the token
-conv, and PyTorch's default U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for every other weight and bias.
+The graph tables (mask, neighbour lists, ancestor indices) are NumPy constants computed once per
+configuration (cached) and closed over by the traced computation, never recomputed inside a step.
 
-Known differences from the official code: BatchNorm running variance is updated with the biased batch variance
-(PyTorch uses the unbiased one; only eval-mode statistics differ, by a factor n/(n-1) with n = batch x length
-of that scale); the dropout masks differ (another RNG); the predictor's input width is S * d_model for S
-scales (the official code hard-codes 4 * d_model, i.e. 3 window sizes, which every published config uses).
+Initialisation follows the official code's distributions exactly: xavier normal for the predictor,
+xavier uniform for Q/K/V and the attention output, kaiming normal (fan_in, leaky_relu with slope 0)
+for the token conv, and PyTorch's default U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for every other weight
+and bias.
+
+Known differences from the official code: BatchNorm running variance is updated with the biased
+batch variance (PyTorch uses the unbiased one; only eval-mode statistics differ, by a factor n/(n-1)
+with n = batch x length of that scale); the dropout masks differ (another RNG); the predictor's
+input width is S * d_model for S scales (the official code hard-codes 4 * d_model, i.e. 3 window
+sizes, which every published config uses).
 """
 
 from __future__ import annotations
@@ -43,14 +51,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-# The official code fills forbidden scores with -1e9 before the softmax; any value this negative gives those
-# entries exactly zero weight in float32, so the two attention paths agree.
+# The official code fills forbidden scores with -1e9 before the softmax; any value this negative
+# gives those entries exactly zero weight in float32, so the two attention paths agree.
 _MASKED_SCORE = -1e9
 
 
-# ---------------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # The pyramidal graph (static NumPy, cached per configuration)
-# ---------------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 
 
 def pyramid_sizes(seq_len: int, window_sizes: Sequence[int]) -> tuple[int, ...]:
@@ -63,8 +71,10 @@ def pyramid_sizes(seq_len: int, window_sizes: Sequence[int]) -> tuple[int, ...]:
       raise ValueError(f"window_sizes[{scale}] must be >= 1, got {window}")
     sizes.append(sizes[-1] // int(window))
     if sizes[-1] == 0:
-      raise ValueError(f"scale {scale + 1} is empty: {sizes[-2]} nodes cannot be grouped by "
-                       f"window_sizes[{scale}] = {window}; use a longer sequence or fewer/smaller windows")
+      raise ValueError(
+        f"scale {scale + 1} is empty: {sizes[-2]} nodes cannot be grouped by "
+        f"window_sizes[{scale}] = {window}; use a longer sequence or fewer/smaller windows"
+      )
   return tuple(sizes)
 
 
@@ -112,10 +122,12 @@ def pyramid_mask(seq_len: int, window_sizes: Sequence[int], inner_size: int) -> 
   Args:
     seq_len: nodes of the finest scale (history length + 1 with the predict token).
     window_sizes: C_s, the number of children per parent at each coarser scale.
-    inner_size: A, the intra-scale window (A // 2 neighbours each side, truncated at the scale edges).
+    inner_size: A, the intra-scale window (A // 2 neighbours each side, truncated at the scale
+    edges).
   """
-  queries, keys, total = _pyramid_edges(int(seq_len), tuple(int(w) for w in window_sizes),
-                                        int(inner_size))
+  queries, keys, total = _pyramid_edges(
+    int(seq_len), tuple(int(w) for w in window_sizes), int(inner_size)
+  )
   mask = np.zeros((total, total), dtype=bool)
   mask[queries, keys] = True
   return mask
@@ -125,13 +137,17 @@ def pyramid_mask(seq_len: int, window_sizes: Sequence[int], inner_size: int) -> 
 class AttentionTable:
   """Padded neighbour lists of one attention layer: Q query rows attend among M input rows.
 
-  query_rows (Q,): position of each query among the M input rows (queries are a subset of the inputs);
-  indices (Q, K): input-row positions of each query's keys, K = the largest degree (padding repeats the
+  query_rows (Q,): position of each query among the M input rows (queries are a subset of the
+  inputs);
+  indices (Q, K): input-row positions of each query's keys, K = the largest degree (padding repeats
+  the
     query itself); valid (Q, K): False on padding;
-  reverse_indices (M, R), reverse_slots (M, R), reverse_valid (M, R): for each input row, the queries that
-    attend to it and the slot it occupies in their lists, so the backward pass collects key/value gradients
-    with gathers instead of scatter-adds.
+  reverse_indices (M, R), reverse_slots (M, R), reverse_valid (M, R): for each input row, the
+  queries that
+    attend to it and the slot it occupies in their lists, so the backward pass collects key/value
+    gradients with gathers instead of scatter-adds.
   """
+
   query_rows: np.ndarray
   indices: np.ndarray
   valid: np.ndarray
@@ -145,8 +161,10 @@ class AttentionTable:
     return len(self.query_rows) == len(self.reverse_indices)
 
 
-def _padded_lists(rows: np.ndarray, values: Sequence[np.ndarray], count: int, fill: Sequence[np.ndarray]):
-  """Groups (row, value...) pairs sorted by row into (count, width) tables padded with `fill` per row."""
+def _padded_lists(
+  rows: np.ndarray, values: Sequence[np.ndarray], count: int, fill: Sequence[np.ndarray]
+):
+  """Groups (row, value...) pairs sorted by row into (count, width) tables padded per row."""
   degree = np.bincount(rows, minlength=count)
   width = max(int(degree.max(initial=0)), 1)
   slots = np.arange(len(rows)) - np.concatenate([[0], np.cumsum(degree)[:-1]])[rows]
@@ -160,9 +178,10 @@ def _padded_lists(rows: np.ndarray, values: Sequence[np.ndarray], count: int, fi
   return tables, valid, slots
 
 
-def _attention_table(queries: np.ndarray, keys: np.ndarray, total: int, query_nodes: np.ndarray,
-                     key_nodes: np.ndarray) -> AttentionTable:
-  """The table of graph edges (queries -> keys, sorted) restricted to query_nodes, keys in key_nodes."""
+def _attention_table(
+  queries: np.ndarray, keys: np.ndarray, total: int, query_nodes: np.ndarray, key_nodes: np.ndarray
+) -> AttentionTable:
+  """The table of the (sorted) graph edges from query_nodes to their keys in key_nodes."""
   query_pos = np.full(total, -1)
   query_pos[query_nodes] = np.arange(len(query_nodes))
   key_pos = np.full(total, -1)
@@ -176,23 +195,27 @@ def _attention_table(queries: np.ndarray, keys: np.ndarray, total: int, query_no
   order = np.lexsort((edge_q, edge_k))
   zeros = np.zeros(len(key_nodes), dtype=np.int64)
   (reverse_indices, reverse_slots), reverse_valid, _ = _padded_lists(
-      edge_k[order], [edge_q[order], slots[order]], len(key_nodes), [zeros, zeros])
-  table = AttentionTable(query_rows.astype(np.int32), indices, valid, reverse_indices, reverse_slots,
-                         reverse_valid)
+    edge_k[order], [edge_q[order], slots[order]], len(key_nodes), [zeros, zeros]
+  )
+  table = AttentionTable(
+    query_rows.astype(np.int32), indices, valid, reverse_indices, reverse_slots, reverse_valid
+  )
   for array in dataclasses.astuple(table):
     array.flags.writeable = False  # cached and shared
   return table
 
 
 @functools.lru_cache(maxsize=64)
-def _neighbour_table(seq_len: int, window_sizes: tuple[int, ...], inner_size: int) -> AttentionTable:
+def _neighbour_table(
+  seq_len: int, window_sizes: tuple[int, ...], inner_size: int
+) -> AttentionTable:
   queries, keys, total = _pyramid_edges(seq_len, window_sizes, inner_size)
   everything = np.arange(total)
   return _attention_table(queries, keys, total, everything, everything)
 
 
 def neighbour_table(seq_len: int, window_sizes: Sequence[int], inner_size: int) -> AttentionTable:
-  """Padded neighbour lists of `pyramid_mask(seq_len, window_sizes, inner_size)`, all N nodes (cached)."""
+  """Padded neighbour lists of `pyramid_mask(...)` for all N nodes (cached)."""
   return _neighbour_table(int(seq_len), tuple(int(w) for w in window_sizes), int(inner_size))
 
 
@@ -200,11 +223,14 @@ def neighbour_table(seq_len: int, window_sizes: Sequence[int], inner_size: int) 
 class LayerPlan:
   """Which pyramid nodes each encoder layer computes.
 
-  layer_nodes[l]: global nodes of layer l's input rows, in order (layer_nodes[0]: the rows taken from the
+  layer_nodes[l]: global nodes of layer l's input rows, in order (layer_nodes[0]: the rows taken
+  from the
     CSCM output; layer_nodes[-1]: the last layer's output rows);
   tables[l]: layer l's attention table, its queries being the rows it outputs (layer_nodes[l + 1]);
-  output_rows (S,): positions, among the last layer's outputs, of the predict token and its ancestors.
+  output_rows (S,): positions, among the last layer's outputs, of the predict token and its
+  ancestors.
   """
+
   layer_nodes: tuple[np.ndarray, ...]
   tables: tuple[AttentionTable, ...]
   output_rows: np.ndarray
@@ -216,30 +242,35 @@ class LayerPlan:
 
 
 @functools.lru_cache(maxsize=64)
-def _layer_plan(seq_len: int, window_sizes: tuple[int, ...], inner_size: int, n_layers: int,
-                prune: bool) -> LayerPlan:
+def _layer_plan(
+  seq_len: int, window_sizes: tuple[int, ...], inner_size: int, n_layers: int, prune: bool
+) -> LayerPlan:
   queries, keys, total = _pyramid_edges(seq_len, window_sizes, inner_size)
   targets = refer_points(seq_len, window_sizes)[-1]
   if not prune:
     table = neighbour_table(seq_len, window_sizes, inner_size)
     return LayerPlan((np.arange(total),) * (n_layers + 1), (table,) * n_layers, targets)
-  # Walk back from the forecast: a layer needs its inputs at its queries' neighbours (self included).
+  # Walk back from the forecast: a layer needs its inputs at its queries' neighbours (self
+  # included).
   needed = [np.unique(targets)]
   for _ in range(n_layers):
     rows = np.isin(queries, needed[-1])
     needed.append(np.union1d(needed[-1], keys[rows]))
   needed = needed[::-1]  # needed[l] = input nodes of layer l; needed[-1] = the targets
-  tables = tuple(_attention_table(queries, keys, total, needed[l + 1], needed[l])
-                 for l in range(n_layers))
+  tables = tuple(
+    _attention_table(queries, keys, total, needed[l + 1], needed[l]) for l in range(n_layers)
+  )
   output_rows = np.searchsorted(needed[-1], targets)
   return LayerPlan(tuple(needed), tables, output_rows)
 
 
-def layer_plan(seq_len: int, window_sizes: Sequence[int], inner_size: int, n_layers: int,
-               prune: bool) -> LayerPlan:
-  """Per-layer attention tables; with prune, each layer computes only the nodes the forecast needs."""
-  return _layer_plan(int(seq_len), tuple(int(w) for w in window_sizes), int(inner_size), int(n_layers),
-                     bool(prune))
+def layer_plan(
+  seq_len: int, window_sizes: Sequence[int], inner_size: int, n_layers: int, prune: bool
+) -> LayerPlan:
+  """Per-layer tables; with prune, each layer computes only the nodes the forecast needs."""
+  return _layer_plan(
+    int(seq_len), tuple(int(w) for w in window_sizes), int(inner_size), int(n_layers), bool(prune)
+  )
 
 
 @functools.lru_cache(maxsize=64)
@@ -257,29 +288,32 @@ def _refer_points(seq_len: int, window_sizes: tuple[int, ...]) -> np.ndarray:
 
 
 def refer_points(seq_len: int, window_sizes: Sequence[int]) -> np.ndarray:
-  """(seq_len, S) int32: row i = global indices of finest node i, its parent, grandparent, ... (cached)."""
+  """(seq_len, S) int32: row i = global indices of finest node i and its ancestors (cached)."""
   return _refer_points(int(seq_len), tuple(int(w) for w in window_sizes))
 
 
-def qk_pair_count(seq_len: int, window_sizes: Sequence[int], inner_size: int, n_heads: int,
-                  n_layers: int) -> int:
-  """Allowed query-key pairs x heads x layers: the paper's Table 3 "Q-K pairs" for a configuration."""
+def qk_pair_count(
+  seq_len: int, window_sizes: Sequence[int], inner_size: int, n_heads: int, n_layers: int
+) -> int:
+  """Allowed query-key pairs x heads x layers: the paper's Table 3 "Q-K pairs" for a
+  configuration."""
   queries, _, _ = _pyramid_edges(int(seq_len), tuple(int(w) for w in window_sizes), int(inner_size))
   return len(queries) * n_heads * n_layers
 
 
-# ---------------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # Attention kernels: q, k, v are (B, N, H, D); both return (B, N, H, D_v)
-# ---------------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 
 
-def dense_attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: np.ndarray,
-                    dropout_scale: jax.Array | None = None) -> jax.Array:
+def dense_attention(
+  q: jax.Array, k: jax.Array, v: jax.Array, mask: np.ndarray, dropout_scale: jax.Array | None = None
+) -> jax.Array:
   """Masked softmax attention over all query-key pairs (the official PAM-Naive), O(Q M) memory.
 
-  q: (B, Q, H, D); k: (B, M, H, D); v: (B, M, H, Dv); mask: (Q, M) bool, True = may attend (the pyramid
-  mask, or its rows and columns for a pruned layer); dropout_scale: None or (B, H, Q, M) multipliers
-  (0 or 1/keep) applied to the probabilities. Returns (B, Q, H, Dv).
+  q: (B, Q, H, D); k: (B, M, H, D); v: (B, M, H, Dv); mask: (Q, M) bool, True = may attend (the
+  pyramid mask, or its rows and columns for a pruned layer); dropout_scale: None or (B, H, Q, M)
+  multipliers (0 or 1/keep) applied to the probabilities. Returns (B, Q, H, Dv).
   """
   scores = jnp.einsum("bnhd,bmhd->bhnm", q / math.sqrt(q.shape[-1]), k)
   scores = jnp.where(mask[None, None], scores, _MASKED_SCORE)
@@ -289,23 +323,24 @@ def dense_attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: np.ndarray,
   return jnp.einsum("bhnm,bmhd->bnhd", probs, v)
 
 
-# The sparse path gathers each query's K neighbour rows into a (B, H, rows, K, D) block; above this size
-# the rows are processed in sequential blocks (lax.map), so its memory stays a small multiple of q, k, v.
+# The sparse path gathers each query's K neighbour rows into a (B, H, rows, K, D) block; above this
+# size the rows are processed in sequential blocks (lax.map), so its memory stays a small multiple
+# of q, k, v.
 SPARSE_BLOCK_BYTES = 256 * 2**20
 
 
 def _gather_rows(x: jax.Array, indices) -> jax.Array:
   """x (B, H, M, D) -> (B, H, Q, K, D): rows indices[n, j] of x for every head.
 
-  Heads lead so the gathered tensor already has the (batch, head, row) batch layout of the small dots that
-  consume it (no transpose copy of the K-times larger tensor).
+  Heads lead so the gathered tensor already has the (batch, head, row) batch layout of the small
+  dots that consume it (no transpose copy of the K-times larger tensor).
   """
   rows = x.at[:, :, indices.reshape(-1)].get(mode="promise_in_bounds")
   return rows.reshape(x.shape[:2] + indices.shape + x.shape[3:])
 
 
 def _gather_edges(per_edge: jax.Array, rows, slots, valid) -> jax.Array:
-  """(B, H, Q, K) per-edge values -> (B, H, M, R): per_edge[rows[m, r], slots[m, r]], 0 where not valid."""
+  """(B, H, Q, K) per-edge values -> (B, H, M, R) = per_edge[rows, slots], 0 where not valid."""
   return jnp.where(valid[None, None], per_edge[:, :, rows, slots], 0.0)
 
 
@@ -319,19 +354,25 @@ def _row_mix(weights: jax.Array, gathered: jax.Array) -> jax.Array:
   return jnp.einsum("bhqk,bhqkd->bhqd", weights, gathered)
 
 
-def _map_row_blocks(fn, count: int, block: int, tables: Sequence[np.ndarray],
-                    per_row: Sequence[jax.Array]):
-  """fn(rows, *tables, *per_row) over `count` rows, in sequential blocks of `block` rows when smaller.
+def _map_row_blocks(
+  fn, count: int, block: int, tables: Sequence[np.ndarray], per_row: Sequence[jax.Array]
+):
+  """fn(rows, *tables, *per_row) over `count` rows, in sequential blocks of `block` rows when
+  smaller.
 
-  tables: NumPy arrays with rows on axis 0; per_row: arrays (B, H, count, ...) or with a size-1 row axis
-  (broadcast to every block). fn returns arrays (B, H, rows, ...), concatenated along axis 2.
+  tables: NumPy arrays with rows on axis 0; per_row: arrays (B, H, count, ...) or with a size-1 row
+  axis (broadcast to every block). fn returns arrays (B, H, rows, ...), concatenated along axis 2.
   """
   if block >= count:
     return fn(None, *tables, *per_row)
   n_blocks = -(-count // block)
   padded = n_blocks * block
-  blocked_tables = [np.concatenate([t, np.repeat(t[-1:], padded - count, axis=0)]).reshape(
-      (n_blocks, block) + t.shape[1:]) for t in tables]
+  blocked_tables = [
+    np.concatenate([t, np.repeat(t[-1:], padded - count, axis=0)]).reshape(
+      (n_blocks, block) + t.shape[1:]
+    )
+    for t in tables
+  ]
   rows = np.minimum(np.arange(padded), count - 1).reshape(n_blocks, block).astype(np.int32)
 
   def split(x):
@@ -349,12 +390,14 @@ def _map_row_blocks(fn, count: int, block: int, tables: Sequence[np.ndarray],
     return fn(block_rows, *block_tables, *values)
 
   outputs = jax.lax.map(body, (rows, blocked_tables, blocked))
-  join = lambda y: jnp.moveaxis(y, 0, 2).reshape(y.shape[1:3] + (padded,) + y.shape[4:])[:, :, :count]
+  join = lambda y: jnp.moveaxis(y, 0, 2).reshape(y.shape[1:3] + (padded,) + y.shape[4:])[
+    :, :, :count
+  ]
   return jax.tree.map(join, outputs)
 
 
 def _block_rows(q: jax.Array, width: int, block_bytes: int) -> int:
-  """Rows per block so that one gathered (B, H, rows, width, D) float32 block fits in block_bytes."""
+  """Rows per block so one gathered (B, H, rows, width, D) float32 block fits block_bytes."""
   batch, heads, _, depth = q.shape
   return max(8, block_bytes // (4 * batch * heads * width * depth))
 
@@ -379,8 +422,8 @@ def _make_sparse_attention(table: AttentionTable, block_bytes: int):
     return _row_mix(d_scores, _gather_rows(k, indices)), d_scores
 
   def key_grads(rows, reverse_indices, reverse_slots, reverse_valid, q, d_out, dropped, d_scores):
-    # d_v[m] = sum over the queries n that see m of p[n, slot of m] * d_out[n]: a gather over m's reverse
-    # list (no scatter-add); likewise d_k with the score gradients.
+    # d_v[m] = sum over the queries n that see m of p[n, slot of m] * d_out[n]: a gather over m's
+    # reverse list (no scatter-add); likewise d_k with the score gradients.
     gathered = lambda x: _gather_rows(x, reverse_indices)
     edges = lambda e: _gather_edges(e, reverse_indices, reverse_slots, reverse_valid)
     return _row_mix(edges(d_scores), gathered(q)), _row_mix(edges(dropped), gathered(d_out))
@@ -388,8 +431,12 @@ def _make_sparse_attention(table: AttentionTable, block_bytes: int):
   def forward(q, k, v, dropout_scale):
     block = _block_rows(q, width, block_bytes)
     out, probs = _map_row_blocks(
-        lambda rows, i, m, s: forward_rows(rows, i, m, q, k, v, s), queries, block,
-        [table.indices, table.valid], [dropout_scale])
+      lambda rows, i, m, s: forward_rows(rows, i, m, q, k, v, s),
+      queries,
+      block,
+      [table.indices, table.valid],
+      [dropout_scale],
+    )
     return out, (q, k, v, probs, dropout_scale)
 
   @jax.custom_vjp
@@ -399,28 +446,41 @@ def _make_sparse_attention(table: AttentionTable, block_bytes: int):
   def backward(residuals, d_out):
     q, k, v, probs, dropout_scale = residuals
     d_q, d_scores = _map_row_blocks(
-        lambda rows, i, g, p, s: query_grads(rows, i, g, p, s, k, v), queries,
-        _block_rows(q, width, block_bytes), [table.indices], [d_out, probs, dropout_scale])
+      lambda rows, i, g, p, s: query_grads(rows, i, g, p, s, k, v),
+      queries,
+      _block_rows(q, width, block_bytes),
+      [table.indices],
+      [d_out, probs, dropout_scale],
+    )
     dropped = probs * dropout_scale
     d_k, d_v = _map_row_blocks(
-        lambda rows, i, sl, m: key_grads(rows, i, sl, m, q, d_out, dropped, d_scores), keys,
-        _block_rows(q, reverse_width, block_bytes),
-        [table.reverse_indices, table.reverse_slots, table.reverse_valid], [])
+      lambda rows, i, sl, m: key_grads(rows, i, sl, m, q, d_out, dropped, d_scores),
+      keys,
+      _block_rows(q, reverse_width, block_bytes),
+      [table.reverse_indices, table.reverse_slots, table.reverse_valid],
+      [],
+    )
     return d_q, d_k, d_v, jnp.zeros_like(dropout_scale)
 
   attend.defvjp(forward, backward)
   return attend
 
 
-def sparse_attention(q: jax.Array, k: jax.Array, v: jax.Array, table: AttentionTable,
-                     dropout_scale: jax.Array | None = None,
-                     block_bytes: int = SPARSE_BLOCK_BYTES) -> jax.Array:
-  """Attention restricted to each query's neighbour list: same numbers as `dense_attention`, O(N) memory.
+def sparse_attention(
+  q: jax.Array,
+  k: jax.Array,
+  v: jax.Array,
+  table: AttentionTable,
+  dropout_scale: jax.Array | None = None,
+  block_bytes: int = SPARSE_BLOCK_BYTES,
+) -> jax.Array:
+  """Attention restricted to each query's neighbour list: same numbers as `dense_attention`, O(N)
+  memory.
 
   q: (B, Q, H, D) at the table's query rows; k: (B, M, H, D), v: (B, M, H, Dv) at all M input rows;
-  dropout_scale: None or (B, H, Q, K) multipliers applied to the probabilities; block_bytes: the largest
-  block of gathered neighbour rows held at once (rows are processed in sequential blocks above it).
-  Returns (B, Q, H, Dv).
+  dropout_scale: None or (B, H, Q, K) multipliers applied to the probabilities; block_bytes: the
+  largest block of gathered neighbour rows held at once (rows are processed in sequential blocks
+  above it). Returns (B, Q, H, Dv).
   """
   if dropout_scale is None:
     dropout_scale = jnp.ones((1, 1, 1, 1), q.dtype)
@@ -429,9 +489,9 @@ def sparse_attention(q: jax.Array, k: jax.Array, v: jax.Array, table: AttentionT
   return heads_first(attend(heads_first(q), heads_first(k), heads_first(v), dropout_scale))
 
 
-# ---------------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # Initialisers matching the official (PyTorch) ones
-# ---------------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 
 # PyTorch nn.Linear / nn.Conv1d default weight: kaiming_uniform(a=sqrt(5)) = U(+-1/sqrt(fan_in)).
 torch_default_kernel = nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
@@ -451,15 +511,25 @@ def torch_default_bias(fan_in: int):
   return init
 
 
-def _torch_dense(features: int, fan_in: int, name: str | None = None, use_bias: bool = True,
-                 kernel_init=torch_default_kernel) -> nn.Dense:
-  return nn.Dense(features, use_bias=use_bias, kernel_init=kernel_init,
-                  bias_init=torch_default_bias(fan_in), name=name)
+def _torch_dense(
+  features: int,
+  fan_in: int,
+  name: str | None = None,
+  use_bias: bool = True,
+  kernel_init=torch_default_kernel,
+) -> nn.Dense:
+  return nn.Dense(
+    features,
+    use_bias=use_bias,
+    kernel_init=kernel_init,
+    bias_init=torch_default_bias(fan_in),
+    name=name,
+  )
 
 
-# ---------------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # Modules
-# ---------------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 
 
 def sinusoid_positions(length: int, d_model: int) -> np.ndarray:
@@ -468,12 +538,13 @@ def sinusoid_positions(length: int, d_model: int) -> np.ndarray:
   frequency = np.exp(np.arange(0, d_model, 2, dtype=np.float64) * -(math.log(10000.0) / d_model))
   table = np.zeros((length, d_model), dtype=np.float64)
   table[:, 0::2] = np.sin(position * frequency)
-  table[:, 1::2] = np.cos(position * frequency)[:, :d_model // 2]
+  table[:, 1::2] = np.cos(position * frequency)[:, : d_model // 2]
   return table.astype(np.float32)
 
 
 class DataEmbedding(nn.Module):
-  """Circular Conv1d(kernel 3) token embedding + sinusoidal position + linear time-feature embedding."""
+  """Circular Conv1d(kernel 3) token + sinusoidal position + linear time-feature embedding."""
+
   d_model: int
   dropout: float
 
@@ -482,9 +553,14 @@ class DataEmbedding(nn.Module):
     """values (B, T, C), time_features (B, T, F) -> (B, T, d_model)."""
     length, channels = values.shape[1], values.shape[2]
     wrapped = jnp.concatenate([values[:, -1:], values, values[:, :1]], axis=1)  # circular padding 1
-    tokens = nn.Conv(self.d_model, kernel_size=(3,), padding="VALID",
-                     kernel_init=kaiming_normal_fan_in, bias_init=torch_default_bias(3 * channels),
-                     name="token_conv")(wrapped)
+    tokens = nn.Conv(
+      self.d_model,
+      kernel_size=(3,),
+      padding="VALID",
+      kernel_init=kaiming_normal_fan_in,
+      bias_init=torch_default_bias(3 * channels),
+      name="token_conv",
+    )(wrapped)
     time = _torch_dense(self.d_model, time_features.shape[-1], name="time_linear")(time_features)
     positions = sinusoid_positions(length, self.d_model)[None]
     x = tokens + positions + time
@@ -492,11 +568,13 @@ class DataEmbedding(nn.Module):
 
 
 class BottleneckCSCM(nn.Module):
-  """Coarser-scale construction: Linear down, per scale Conv(k = stride = C_s) + BatchNorm + ELU, Linear up.
+  """Coarser-scale construction: Linear down, per scale Conv(k = stride = C_s) + BatchNorm + ELU,
+  Linear up.
 
-  Coarse scales are built sequentially, concatenated fine to coarse after the finest sequence, then one
-  LayerNorm (eps 1e-5) covers the whole pyramid.
+  Coarse scales are built sequentially, concatenated fine to coarse after the finest sequence, then
+  one LayerNorm (eps 1e-5) covers the whole pyramid.
   """
+
   d_model: int
   d_bottleneck: int
   window_sizes: tuple[int, ...]
@@ -507,22 +585,31 @@ class BottleneckCSCM(nn.Module):
     scale = _torch_dense(self.d_bottleneck, self.d_model, name="down")(x)
     coarse = []
     for index, window in enumerate(self.window_sizes):
-      scale = nn.Conv(self.d_bottleneck, kernel_size=(window,), strides=(window,), padding="VALID",
-                      kernel_init=torch_default_kernel,
-                      bias_init=torch_default_bias(window * self.d_bottleneck),
-                      name=f"conv_{index}")(scale)
+      scale = nn.Conv(
+        self.d_bottleneck,
+        kernel_size=(window,),
+        strides=(window,),
+        padding="VALID",
+        kernel_init=torch_default_kernel,
+        bias_init=torch_default_bias(window * self.d_bottleneck),
+        name=f"conv_{index}",
+      )(scale)
       # PyTorch momentum 0.1 == Flax momentum 0.9.
-      scale = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                           name=f"batch_norm_{index}")(scale)
+      scale = nn.BatchNorm(
+        use_running_average=not train, momentum=0.9, epsilon=1e-5, name=f"batch_norm_{index}"
+      )(scale)
       scale = jax.nn.elu(scale)
       coarse.append(scale)
-    coarse = _torch_dense(self.d_model, self.d_bottleneck, name="up")(jnp.concatenate(coarse, axis=1))
+    coarse = _torch_dense(self.d_model, self.d_bottleneck, name="up")(
+      jnp.concatenate(coarse, axis=1)
+    )
     return nn.LayerNorm(epsilon=1e-5, name="norm")(jnp.concatenate([x, coarse], axis=1))
 
 
 @dataclasses.dataclass(frozen=True)
 class PyramidGraph:
   """The static attention structure shared by all layers (hashable, so modules can carry it)."""
+
   seq_len: int
   window_sizes: tuple[int, ...]
   inner_size: int
@@ -553,11 +640,13 @@ def _layer_mask(graph: PyramidGraph, layer: int) -> np.ndarray:
 
 
 class PyramidalAttention(nn.Module):
-  """Post-LN multi-head attention on the pyramidal graph: attention, dropout(out proj) + residual, LN.
+  """Post-LN multi-head attention on the pyramidal graph: attention, dropout(out proj) + residual,
+  LN.
 
-  Both paths compute the Q output rows of the layer's plan from its M input rows: all N nodes, or with
-  pruning only the nodes the forecast depends on.
+  Both paths compute the Q output rows of the layer's plan from its M input rows: all N nodes, or
+  with pruning only the nodes the forecast depends on.
   """
+
   d_model: int
   n_heads: int
   d_k: int
@@ -574,29 +663,42 @@ class PyramidalAttention(nn.Module):
       raise ValueError(f"attention must be 'dense' or 'sparse', got {self.attention!r}")
     table = self.graph.plan().tables[self.layer_index]
     queries = x if table.is_square else x[:, table.query_rows]
-    # DenseGeneral initialises its kernel flattened to (d_model, H * D), so xavier sees nn.Linear's fans.
-    q = nn.DenseGeneral((self.n_heads, self.d_k), use_bias=False, kernel_init=xavier_uniform,
-                        name="query")(queries)
-    k = nn.DenseGeneral((self.n_heads, self.d_k), use_bias=False, kernel_init=xavier_uniform,
-                        name="key")(x)
-    v = nn.DenseGeneral((self.n_heads, self.d_v), use_bias=False, kernel_init=xavier_uniform,
-                        name="value")(x)
+    # DenseGeneral initialises its kernel flattened to (d_model, H * D), so xavier sees nn.Linear's
+    # fans.
+    q = nn.DenseGeneral(
+      (self.n_heads, self.d_k), use_bias=False, kernel_init=xavier_uniform, name="query"
+    )(queries)
+    k = nn.DenseGeneral(
+      (self.n_heads, self.d_k), use_bias=False, kernel_init=xavier_uniform, name="key"
+    )(x)
+    v = nn.DenseGeneral(
+      (self.n_heads, self.d_v), use_bias=False, kernel_init=xavier_uniform, name="value"
+    )(x)
     batch, rows = queries.shape[0], queries.shape[1]
     use_dropout = train and self.dropout > 0.0
     if self.attention == "dense":
       scale = None
       if use_dropout:
-        scale = _dropout_scale(self.make_rng("dropout"), self.dropout,
-                               (batch, self.n_heads, rows, x.shape[1]))
+        scale = _dropout_scale(
+          self.make_rng("dropout"), self.dropout, (batch, self.n_heads, rows, x.shape[1])
+        )
       out = dense_attention(q, k, v, self.graph.layer_mask(self.layer_index), scale)
     else:
       scale = None
       if use_dropout:
-        scale = _dropout_scale(self.make_rng("dropout"), self.dropout,
-                               (batch, self.n_heads, rows, table.indices.shape[1]))
+        scale = _dropout_scale(
+          self.make_rng("dropout"),
+          self.dropout,
+          (batch, self.n_heads, rows, table.indices.shape[1]),
+        )
       out = sparse_attention(q, k, v, table, scale)
-    out = nn.DenseGeneral(self.d_model, axis=(-2, -1), kernel_init=xavier_uniform,
-                          bias_init=torch_default_bias(self.n_heads * self.d_v), name="out")(out)
+    out = nn.DenseGeneral(
+      self.d_model,
+      axis=(-2, -1),
+      kernel_init=xavier_uniform,
+      bias_init=torch_default_bias(self.n_heads * self.d_v),
+      name="out",
+    )(out)
     out = nn.Dropout(self.dropout, deterministic=not train)(out)
     return nn.LayerNorm(epsilon=1e-6, name="norm")(out + queries)
 
@@ -609,6 +711,7 @@ def _dropout_scale(key: jax.Array, rate: float, shape: tuple[int, ...]) -> jax.A
 
 class FeedForward(nn.Module):
   """Post-LN position-wise feed-forward: Linear, GELU, dropout, Linear, dropout, + residual, LN."""
+
   d_model: int
   d_inner: int
   dropout: float
@@ -618,7 +721,9 @@ class FeedForward(nn.Module):
     """x (B, N, d_model) -> (B, N, d_model)."""
     hidden = _torch_dense(self.d_inner, self.d_model, name="hidden")(x)
     # PyTorch F.gelu is the exact (erf) GELU.
-    hidden = nn.Dropout(self.dropout, deterministic=not train)(jax.nn.gelu(hidden, approximate=False))
+    hidden = nn.Dropout(self.dropout, deterministic=not train)(
+      jax.nn.gelu(hidden, approximate=False)
+    )
     out = _torch_dense(self.d_model, self.d_inner, name="out")(hidden)
     out = nn.Dropout(self.dropout, deterministic=not train)(out)
     return nn.LayerNorm(epsilon=1e-6, name="norm")(out + x)
@@ -626,6 +731,7 @@ class FeedForward(nn.Module):
 
 class EncoderLayer(nn.Module):
   """One Pyraformer encoder layer: pyramidal attention then feed-forward, both post-LN."""
+
   d_model: int
   d_inner: int
   n_heads: int
@@ -639,18 +745,31 @@ class EncoderLayer(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
     """x (B, M, d_model) -> (B, Q, d_model)."""
-    x = PyramidalAttention(self.d_model, self.n_heads, self.d_k, self.d_v, self.dropout, self.graph,
-                           self.layer_index, self.attention, name="attention")(x, train=train)
-    return FeedForward(self.d_model, self.d_inner, self.dropout, name="feed_forward")(x, train=train)
+    x = PyramidalAttention(
+      self.d_model,
+      self.n_heads,
+      self.d_k,
+      self.d_v,
+      self.dropout,
+      self.graph,
+      self.layer_index,
+      self.attention,
+      name="attention",
+    )(x, train=train)
+    return FeedForward(self.d_model, self.d_inner, self.dropout, name="feed_forward")(
+      x, train=train
+    )
 
 
 class Pyraformer(nn.Module):
   """Pyraformer long-range forecaster with prediction module 1 (predict token + one linear map).
 
-  Called as model.apply(variables, history, history_time, future_time, train=..., rngs={'dropout': key},
-  mutable=['batch_stats'] when training); returns the forecast (B, horizon, channels).
-  Defaults are the paper's ETTh1 168 -> 168 settings (11,155,712 parameters with 7 channels, 4 time features).
+  Called as model.apply(variables, history, history_time, future_time, train=..., rngs={'dropout':
+  key}, mutable=['batch_stats'] when training); returns the forecast (B, horizon, channels).
+  Defaults are the paper's ETTh1 168 -> 168 settings (11,155,712 parameters with 7 channels, 4 time
+  features).
   """
+
   history_len: int
   horizon: int
   channels: int
@@ -664,22 +783,35 @@ class Pyraformer(nn.Module):
   inner_size: int = 3
   d_bottleneck: int = 128
   dropout: float = 0.05
-  attention: str = "sparse"  # "sparse" (O(N) gathers) or "dense" (masked N x N, the published default)
-  # Each layer computes only the nodes the forecast depends on. Exact (same outputs and gradients); for
-  # ETTh1 168 it computes 159/63/19/4 nodes in layers 1-4 instead of 4 x 223. prune=False computes every
-  # node, as the official code does.
+  attention: str = (
+    "sparse"  # "sparse" (O(N) gathers) or "dense" (masked N x N, the published default)
+  )
+  # Each layer computes only the nodes the forecast depends on. Exact (same outputs and gradients);
+  # for ETTh1 168 it computes 159/63/19/4 nodes in layers 1-4 instead of 4 x 223. prune=False
+  # computes every node, as the official code does.
   prune: bool = True
   remat: bool = False  # recompute each layer in the backward pass (long sequences, less memory)
 
   @property
   def graph(self) -> PyramidGraph:
     """The pyramid on the history plus the predict token (L + 1 finest nodes)."""
-    return PyramidGraph(self.history_len + 1, tuple(int(w) for w in self.window_sizes),
-                        int(self.inner_size), int(self.n_layers), bool(self.prune))
+    return PyramidGraph(
+      self.history_len + 1,
+      tuple(int(w) for w in self.window_sizes),
+      int(self.inner_size),
+      int(self.n_layers),
+      bool(self.prune),
+    )
 
   @nn.compact
-  def __call__(self, history: jax.Array, history_time: jax.Array, future_time: jax.Array, *,
-               train: bool = False) -> jax.Array:
+  def __call__(
+    self,
+    history: jax.Array,
+    history_time: jax.Array,
+    future_time: jax.Array,
+    *,
+    train: bool = False,
+  ) -> jax.Array:
     """history (B, L, C), history_time (B, L, F), future_time (B, H, F) -> forecast (B, H, C)."""
     check_forecaster_inputs(history, history_time, future_time, self.history_len, self.channels)
     graph = self.graph
@@ -689,39 +821,62 @@ class Pyraformer(nn.Module):
     values = jnp.concatenate([history, predict_token], axis=1)
     times = jnp.concatenate([history_time, future_time[:, :1]], axis=1)
     x = DataEmbedding(self.d_model, self.dropout, name="embedding")(values, times, train=train)
-    x = BottleneckCSCM(self.d_model, self.d_bottleneck, graph.window_sizes, name="cscm")(x, train=train)
+    x = BottleneckCSCM(self.d_model, self.d_bottleneck, graph.window_sizes, name="cscm")(
+      x, train=train
+    )
     if len(plan.input_nodes) < x.shape[1]:
       x = x[:, plan.input_nodes]
     layer_type = nn.remat(EncoderLayer, static_argnums=(2,)) if self.remat else EncoderLayer
     for index in range(self.n_layers):
-      x = layer_type(self.d_model, self.d_inner, self.n_heads, self.d_k, self.d_v, self.dropout, graph,
-                     index, self.attention, name=f"layer_{index}")(x, train)
+      x = layer_type(
+        self.d_model,
+        self.d_inner,
+        self.n_heads,
+        self.d_k,
+        self.d_v,
+        self.dropout,
+        graph,
+        index,
+        self.attention,
+        name=f"layer_{index}",
+      )(x, train)
     # The predict token and its ancestors, concatenated: (B, S * d_model).
     features = x[:, plan.output_rows].reshape(batch, -1)
-    forecast = nn.Dense(self.horizon * self.channels, use_bias=False, kernel_init=xavier_normal,
-                        name="predictor")(features)
+    forecast = nn.Dense(
+      self.horizon * self.channels, use_bias=False, kernel_init=xavier_normal, name="predictor"
+    )(features)
     return forecast.reshape(batch, self.horizon, self.channels)
 
 
-def check_forecaster_inputs(history, history_time, future_time, history_len: int, channels: int) -> None:
+def check_forecaster_inputs(
+  history, history_time, future_time, history_len: int, channels: int
+) -> None:
   """Raises a ValueError naming the argument whose shape breaks the forecaster contract."""
   if history.ndim != 3 or history.shape[1:] != (history_len, channels):
     raise ValueError(f"history must be (batch, {history_len}, {channels}), got {history.shape}")
   if history_time.ndim != 3 or history_time.shape[:2] != history.shape[:2]:
-    raise ValueError(f"history_time must be (batch, {history_len}, features), got {history_time.shape}")
-  if (future_time.ndim != 3 or future_time.shape[0] != history.shape[0]
-      or future_time.shape[2] != history_time.shape[2]):
-    raise ValueError(f"future_time must be (batch, horizon, {history_time.shape[2]}), "
-                     f"got {future_time.shape}")
+    raise ValueError(
+      f"history_time must be (batch, {history_len}, features), got {history_time.shape}"
+    )
+  if (
+    future_time.ndim != 3
+    or future_time.shape[0] != history.shape[0]
+    or future_time.shape[2] != history_time.shape[2]
+  ):
+    raise ValueError(
+      f"future_time must be (batch, horizon, {history_time.shape[2]}), got {future_time.shape}"
+    )
 
 
 def from_official_state_dict(state: dict[str, np.ndarray], n_heads: int) -> dict:
-  """Flax variables {'params', 'batch_stats'} from an official Pyraformer_LR (FC decoder) state_dict.
+  """Flax variables {'params', 'batch_stats'} from an official Pyraformer_LR (FC decoder)
+  state_dict.
 
   `state` maps the PyTorch parameter names to NumPy arrays (e.g. {k: v.numpy() for k, v in
-  model.state_dict().items()}); lets a checkpoint trained with the official code run here, and lets the
-  tests compare the two implementations on identical weights.
+  model.state_dict().items()}); lets a checkpoint trained with the official code run here, and lets
+  the tests compare the two implementations on identical weights.
   """
+
   def get(name):
     if name not in state:
       raise KeyError(f"official state_dict has no entry {name!r}")
@@ -741,36 +896,53 @@ def from_official_state_dict(state: dict[str, np.ndarray], n_heads: int) -> dict
 
   embed = "encoder.enc_embedding"
   conv = get(f"{embed}.value_embedding.tokenConv.weight")  # (d_model, C, 3)
-  params = {"embedding": {
-      "token_conv": {"kernel": conv.transpose(2, 1, 0),
-                     "bias": get(f"{embed}.value_embedding.tokenConv.bias")},
-      "time_linear": linear(f"{embed}.temporal_embedding.embed")}}
+  params = {
+    "embedding": {
+      "token_conv": {
+        "kernel": conv.transpose(2, 1, 0),
+        "bias": get(f"{embed}.value_embedding.tokenConv.bias"),
+      },
+      "time_linear": linear(f"{embed}.temporal_embedding.embed"),
+    }
+  }
   cscm, batch_stats = {}, {}
   index = 0
   while f"encoder.conv_layers.conv_layers.{index}.downConv.weight" in state:
     prefix = f"encoder.conv_layers.conv_layers.{index}"
-    cscm[f"conv_{index}"] = {"kernel": get(prefix + ".downConv.weight").transpose(2, 1, 0),
-                             "bias": get(prefix + ".downConv.bias")}
+    cscm[f"conv_{index}"] = {
+      "kernel": get(prefix + ".downConv.weight").transpose(2, 1, 0),
+      "bias": get(prefix + ".downConv.bias"),
+    }
     cscm[f"batch_norm_{index}"] = norm(prefix + ".norm")
-    batch_stats[f"batch_norm_{index}"] = {"mean": get(prefix + ".norm.running_mean"),
-                                          "var": get(prefix + ".norm.running_var")}
+    batch_stats[f"batch_norm_{index}"] = {
+      "mean": get(prefix + ".norm.running_mean"),
+      "var": get(prefix + ".norm.running_var"),
+    }
     index += 1
-  cscm.update(down=linear("encoder.conv_layers.down"), up=linear("encoder.conv_layers.up"),
-              norm=norm("encoder.conv_layers.norm"))
+  cscm.update(
+    down=linear("encoder.conv_layers.down"),
+    up=linear("encoder.conv_layers.up"),
+    norm=norm("encoder.conv_layers.norm"),
+  )
   params["cscm"] = cscm
   index = 0
   while f"encoder.layers.{index}.slf_attn.w_qs.weight" in state:
     attn, ffn = f"encoder.layers.{index}.slf_attn", f"encoder.layers.{index}.pos_ffn"
     fc = get(attn + ".fc.weight")  # (d_model, H * Dv)
     params[f"layer_{index}"] = {
-        "attention": {
-            "query": {"kernel": heads_out(get(attn + ".w_qs.weight"))},
-            "key": {"kernel": heads_out(get(attn + ".w_ks.weight"))},
-            "value": {"kernel": heads_out(get(attn + ".w_vs.weight"))},
-            "out": {"kernel": fc.T.reshape(n_heads, -1, fc.shape[0]), "bias": get(attn + ".fc.bias")},
-            "norm": norm(attn + ".layer_norm")},
-        "feed_forward": {"hidden": linear(ffn + ".w_1"), "out": linear(ffn + ".w_2"),
-                         "norm": norm(ffn + ".layer_norm")}}
+      "attention": {
+        "query": {"kernel": heads_out(get(attn + ".w_qs.weight"))},
+        "key": {"kernel": heads_out(get(attn + ".w_ks.weight"))},
+        "value": {"kernel": heads_out(get(attn + ".w_vs.weight"))},
+        "out": {"kernel": fc.T.reshape(n_heads, -1, fc.shape[0]), "bias": get(attn + ".fc.bias")},
+        "norm": norm(attn + ".layer_norm"),
+      },
+      "feed_forward": {
+        "hidden": linear(ffn + ".w_1"),
+        "out": linear(ffn + ".w_2"),
+        "norm": norm(ffn + ".layer_norm"),
+      },
+    }
     index += 1
   params["predictor"] = {"kernel": get("predictor.linear.weight").T}
   return {"params": params, "batch_stats": {"cscm": batch_stats}}
