@@ -25,6 +25,8 @@ def ses_config(station: str, preset: str = "small", dataset: str | None = None) 
   c.dataset.data_dir = ml_collections.config_dict.placeholder(str)        # None: tfds default (~/tensorflow_datasets)
   c.dataset.background_dir = ml_collections.config_dict.placeholder(str)  # a directory of real daily records
   c.dataset.day_samples = 8640
+  c.dataset.num_days = ml_collections.config_dict.placeholder(int)  # None: the named dataset's own size
+  c.dataset.repeats = ml_collections.config_dict.placeholder(int)   # SES draws per day (idem)
 
   c.model = ml_collections.ConfigDict()
   c.model.name = "lstm_ae"   # lstm_ae | lstm_ae_no_attention | gru_ae | fc_ae | fct_ae

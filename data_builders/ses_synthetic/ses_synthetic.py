@@ -42,6 +42,7 @@ from tensorflow_datasets.core import shuffle as tfds_shuffle
 from precursor_jax.data import synthetic_ses
 
 PAPER_DAYS = 709  # HKB 1999-2000 after the paper's data cleaning
+TRANSFER_DAYS = 357  # HKB 2001: 9,639 + 1,071 = 10,710 examples = 357 days x 30
 SMALL_DAYS = 60
 _HOMEPAGE = "https://doi.org/10.1109/TGRS.2023.3269053"
 _CITATION = """\
@@ -90,14 +91,31 @@ def with_background_dir(config: str | SesConfig, background_dir: str) -> SesConf
                    recipe=recipe)
 
 
+def resized(config: str | SesConfig, num_days: int | None = None, repeats: int | None = None) -> SesConfig:
+  """`config` with fewer (or more) background days or SES draws per day, under its own name
+  ("<config>_<days>d<repeats>r"), e.g. for smoke runs and tests; SES draws keep the base config's seed."""
+  base = config if isinstance(config, SesConfig) else SesSynthetic.builder_configs[config]
+  changes = {k: v for k, v in (("num_days", num_days), ("repeats", repeats)) if v is not None}
+  if not changes:
+    return base
+  recipe = dataclasses.replace(base.recipe, **changes)
+  name = f"{base.name}_{recipe.num_days}d{recipe.repeats}r"
+  return SesConfig(name=name, description=f"{base.description}; resized to {recipe.num_days} days "
+                   f"x {recipe.repeats}", recipe=recipe)
+
+
 def _paper_configs() -> list[SesConfig]:
-  """The station sets, the small-SES set and the 16 sweep sets, each at two sizes."""
+  """The station sets, the small-SES set, the 2001 transfer set and the sweep sets, each at two sizes."""
   configs = []
   for suffix, days in (("", PAPER_DAYS), ("_small", SMALL_DAYS)):
     for station in ("hkb", "mts", "ota"):
       configs.append(make_config(station + suffix, station=station, num_days=days))
     configs.append(make_config("small_ses" + suffix, num_days=days, amplitude_mv_km=(6.0, 8.0),
                                duration_min=(10.0, 15.0)))
+    # "Newly acquired" HKB days for the transfer study (the paper: HKB 2001, 9,639 + 1,071 examples):
+    # another year of synthetic days (background seed 2001), same station model and SES ranges.
+    configs.append(make_config("hkb_2001" + suffix, station="hkb", seed=2001,
+                               num_days=TRANSFER_DAYS if suffix == "" else days))
     for amp in synthetic_ses.AMPLITUDE_SWEEP_MV_KM:
       configs.append(make_config(f"amp_{amp:02d}{suffix}", num_days=days, repeats=1,
                                  amplitude_mv_km=(amp, amp), duration_min=(25.0, 25.0),

@@ -33,9 +33,17 @@ MODEL_KEYS = ("input", "target")
 
 
 def load_split(config: ml_collections.ConfigDict, dataset_config: str, split: str) -> Arrays:
-  """One split of the SES dataset as in-memory arrays (builds the dataset first if it is missing)."""
+  """One split of the SES dataset as in-memory arrays (builds the dataset first if it is missing).
+
+  config.dataset.num_days / .repeats, when set, resize the named dataset (smoke runs, tests); sweep sets
+  keep their single SES per day.
+  """
+  from data_builders.ses_synthetic import ses_synthetic
   from precursor_jax.data.synthetic_ses import load_ses_split
-  return load_ses_split(dataset_config, split, data_dir=config.dataset.get("data_dir"),
+  builder_config = ses_synthetic.resized(
+      dataset_config, num_days=config.dataset.get("num_days"),
+      repeats=None if dataset_config in config.eval.get("studies", ()) else config.dataset.get("repeats"))
+  return load_ses_split(builder_config, split, data_dir=config.dataset.get("data_dir"),
                         background_dir=config.dataset.get("background_dir"))
 
 
