@@ -78,10 +78,14 @@ def test_time_features_match_official_definition(stamp):
 
 def test_windows_scaler_and_views_on_the_slice(test_data_dir):
   borders = (480, 600, 720)
-  splits = ett.make_splits(test_data_dir / SLICE, history=48, horizon=24, borders=borders)
+  splits, (scaler_mean, scaler_std) = ett.make_splits(
+    test_data_dir / SLICE, history=48, horizon=24, borders=borders, return_scaler=True
+  )
   _, raw, _ = ett.read_ett_csv(test_data_dir / SLICE)
   mean, std = raw[:480].mean(0), raw[:480].std(0)
   table = (raw - mean) / std
+  np.testing.assert_allclose(scaler_mean, mean, rtol=1e-6)
+  np.testing.assert_allclose(scaler_std, std, rtol=1e-6)
   counts = {"train": 480 - 48 - 24 + 1, "val": 120 + 48 - 72 + 1, "test": 120 + 48 - 72 + 1}
   starts = {"train": 0, "val": 480 - 48, "test": 600 - 48}
   for name, split in splits.items():
@@ -89,8 +93,7 @@ def test_windows_scaler_and_views_on_the_slice(test_data_dir):
     assert split["future"].shape == (counts[name], 24, 7)
     assert split["history_time"].shape == (counts[name], 48, 4)
     assert split["history"].dtype == np.float32
-    np.testing.assert_allclose(split["mean"], mean, rtol=1e-6)
-    np.testing.assert_allclose(split["std"], std, rtol=1e-6)
+    assert set(split) == {"history", "history_time", "future", "future_time"}
     for i in (0, 7, counts[name] - 1):
       s = starts[name] + i
       np.testing.assert_allclose(split["history"][i], table[s : s + 48], rtol=1e-5, atol=1e-6)
@@ -106,15 +109,15 @@ def test_paper_split_counts_hourly_and_minute(tmp_path):
   hourly = tmp_path / "hourly.csv"
   write_synthetic(hourly, 14_400)
   _, values, _ = ett.read_ett_csv(hourly)
-  splits = ett.make_splits(hourly, history=168, horizon=168)
+  splits, (mean, std) = ett.make_splits(hourly, history=168, horizon=168, return_scaler=True)
   assert {k: len(v["history"]) for k, v in splits.items()} == {
     "train": 8305,
     "val": 2713,
     "test": 2713,
   }
   # the scaler uses the training rows only, with population std (ddof 0)
-  np.testing.assert_allclose(splits["train"]["mean"], values[:8640].mean(0), rtol=1e-5)
-  np.testing.assert_allclose(splits["train"]["std"], values[:8640].std(0), rtol=1e-5)
+  np.testing.assert_allclose(mean, values[:8640].mean(0), rtol=1e-5)
+  np.testing.assert_allclose(std, values[:8640].std(0), rtol=1e-5)
   # val starts L rows before row 8640, test L rows before 11520
   first_test = (values[11520 - 168 : 11520] - values[:8640].mean(0)) / values[:8640].std(0)
   np.testing.assert_allclose(splits["test"]["history"][0], first_test, rtol=1e-4, atol=1e-5)

@@ -159,22 +159,29 @@ def windows(array: np.ndarray, start: int, count: int, length: int) -> np.ndarra
 
 
 def make_splits(
-  path: str | os.PathLike, history: int, horizon: int, *, borders: Sequence[int] | None = None
-) -> dict[str, dict[str, np.ndarray]]:
+  path: str | os.PathLike,
+  history: int,
+  horizon: int,
+  *,
+  borders: Sequence[int] | None = None,
+  return_scaler: bool = False,
+):
   """Standardised stride-1 windows of each split of an ETT file.
 
   Args:
     path: ETTh1.csv, ETTh2.csv, ETTm1.csv or ETTm2.csv (or a file of the same format).
     history: L, the history length of every window.
     horizon: H, the forecast length.
-    borders: end rows of (train, val, test); default the paper's split, scaled by the sampling rate
-    read
-      from the timestamps (1 hour -> x1, 15 minutes -> x4).
+    borders: end rows of (train, val, test); default the paper's split, scaled by the sampling
+      rate read from the timestamps (1 hour -> x1, 15 minutes -> x4).
+    return_scaler: also return the scaler (mean (7,), std (7,)) fitted on the training rows.
 
   Returns:
     {'train' | 'val' | 'test': {'history' (n, L, 7), 'history_time' (n, L, 4), 'future' (n, H, 7),
-    'future_time' (n, H, 4), 'mean' (7,), 'std' (7,)}}: float32 read-only views (no copies), values
-    standardised with the scaler fitted on the training rows; mean/std undo it (x * std + mean).
+    'future_time' (n, H, 4)}}: float32 read-only views (no copies), values standardised with the
+    scaler fitted on the training rows; with return_scaler, (splits, (mean, std)), and
+    x * std + mean undoes the scaling. Every array of a split has the same first dimension n, so a
+    batch is {name: array[indices] for name, array in split.items()}.
   """
   if history < 1 or horizon < 1:
     raise ValueError(f"history and horizon must be positive, got {history} and {horizon}")
@@ -222,7 +229,7 @@ def make_splits(
       "history_time": windows(features, start, count, history),
       "future": windows(table, start + history, count, horizon),
       "future_time": windows(features, start + history, count, horizon),
-      "mean": mean.astype(np.float32),
-      "std": std.astype(np.float32),
     }
+  if return_scaler:
+    return splits, (mean.astype(np.float32), std.astype(np.float32))
   return splits
