@@ -357,10 +357,9 @@ def _row_mix(weights: jax.Array, gathered: jax.Array) -> jax.Array:
 def _map_row_blocks(
   fn, count: int, block: int, tables: Sequence[np.ndarray], per_row: Sequence[jax.Array]
 ):
-  """fn(rows, *tables, *per_row) over `count` rows, in sequential blocks of `block` rows when
-  smaller.
+  """fn(rows, *tables, *per_row) over `count` rows, in sequential blocks of `block` rows.
 
-  tables: NumPy arrays with rows on axis 0; per_row: arrays (B, H, count, ...) or with a size-1 row
+  With block >= count, one call with rows=None (every row). tables: NumPy arrays with rows on axis 0; per_row: arrays (B, H, count, ...) or with a size-1 row
   axis (broadcast to every block). fn returns arrays (B, H, rows, ...), concatenated along axis 2.
   """
   if block >= count:
