@@ -34,7 +34,7 @@ def ses_config(station: str, preset: str = "small", dataset: str | None = None) 
   # Sizes per network family (the variants lstm_ae_no_attention and gru_ae use the lstm_ae block).
   c.model.lstm_ae = ml_collections.ConfigDict(dict(
       bidirectional_features=512, encoder_features=256, decoder_features=512,
-      attention_output="reweight", decoder_output="last_state", unroll=1))
+      attention_output="reweight", decoder_output="last_state", step_positions=False, unroll=1))
   c.model.fc_ae = ml_collections.ConfigDict(dict(channels=(16, 32, 64, 128), strides=(10, 4, 4, 3)))
   c.model.fct_ae = ml_collections.ConfigDict(dict(hidden=(1024, 256, 1024)))
 

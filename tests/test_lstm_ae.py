@@ -146,7 +146,7 @@ def small_lstm_ae():
 
 
 def test_output_follows_a_constant_offset_of_the_day():
-  # The wrapper centres each day on its median, so adding a constant to a day adds it to the output.
+  # The wrapper centres each day on its mean, so adding a constant to a day adds it to the output.
   model = small_lstm_ae()
   day = np.random.default_rng(0).normal(size=(2, 480)).astype(np.float32)
   params = model.init(jax.random.key(0), day)

@@ -1,11 +1,15 @@
 """Reading an SES interval from a network output, and the SES paper's scoring (Xue et al. 2022, eq. 2-4).
 
 Interval rule (`extract_ses_interval`), applied to the network's cleaned day:
-  1. Baseline: the day is cut into blocks of `block` samples (default 30 = 5 min); each block's median is
-     taken; a robust running level over `window_blocks` blocks (default 25 = ~2 h, longer than twice the
-     longest SES we train on) follows them (median after removing the local median slope, so ramps are
-     followed to the day's edges; see `_running_line_median`), and is held constant over each block.
-     Medians make it blind to a rectangle shorter than half the window: about an hour with the defaults.
+  1. Baseline: the day is cut into blocks of `block` samples (default 30 = 5 min) and each block's mean is
+     taken. A first level is a wide local line (over 3 x `window_blocks` blocks, ~6 h) plus the mean of the
+     remainder over the `window_blocks` blocks around each block (default 25 = ~2 h; near the day's ends
+     the window slides inward and stays whole, so an SES at midnight remains a minority of it). The blocks of the strongest departure from that level (the run around the largest |departure|
+     that stays above 0.3 of it, plus one block each side: the SES) are left out, and a straight line is
+     fitted by least squares to the remaining block means in a window of `window_blocks` blocks around each
+     block (clipped at the day's ends, where the line extrapolates the local trend): that line, held
+     constant over each block, is the baseline. Only sums and
+     convolutions are used (no sorting), so it is cheap on every accelerator and on CPU.
   2. Residual r = day - baseline, smoothed with a centred moving average of `smooth` samples (default 5).
   3. The peak |r| gives the SES polarity and amplitude estimate a; the SES is the contiguous run of samples
      around the peak where polarity * r > `level` * a (default level 0.5: the half-amplitude crossing, which
@@ -37,46 +41,76 @@ class SesInterval(NamedTuple):
   amplitude: jax.Array  # (B,) float, signed amplitude estimate in the units of the day
 
 
-def _running_line_median(values: jax.Array, window: int) -> jax.Array:
-  """Robust local level along the last axis: in each window of `window` values, the median of the values
-  after removing the window's median first-difference slope, evaluated at the window's point.
-
-  Windows are centred except near the ends, where they slide inward to stay whole; removing the local slope
-  lets the level follow a trend to the very edge (a flat median there would lag behind a diurnal ramp).
-  Medians ignore an SES that fills less than half of a window.
-  """
+def _box_sum(values: jax.Array, half: int) -> jax.Array:
+  """Sum over the window [j - half, j + half] clipped to the array, for every j, along the last axis."""
   length = values.shape[-1]
-  window = min(window, length)
-  first = jnp.clip(jnp.arange(length) - window // 2, 0, length - window)
-  index = first[:, None] + jnp.arange(window)[None, :]                        # (length, window)
-  offset = (index - jnp.arange(length)[:, None]).astype(values.dtype)          # position in the window
-  steps = jnp.diff(values, axis=-1)
-  slope = jnp.median(steps[..., jnp.minimum(index[:, :-1], length - 2)], axis=-1)  # (..., length)
-  windows = values[..., index]
-  return jnp.median(windows - slope[..., None] * jnp.broadcast_to(offset, windows.shape), axis=-1)
+  padded = jnp.concatenate([jnp.zeros_like(values[..., :1]), jnp.cumsum(values, axis=-1)], axis=-1)
+  index = jnp.arange(length)
+  return padded[..., jnp.minimum(index + half + 1, length)] - padded[..., jnp.maximum(index - half, 0)]
 
 
 def _moving_average(values: jax.Array, window: int) -> jax.Array:
   """Centred moving average along the last axis (edges averaged over the samples that exist)."""
   if window <= 1:
     return values
-  kernel = jnp.ones((window,), values.dtype)
-  smooth = lambda row: jnp.convolve(row, kernel, mode="same")
-  counts = jnp.convolve(jnp.ones(values.shape[-1], values.dtype), kernel, mode="same")
-  flat = values.reshape(-1, values.shape[-1])
-  return (jax.vmap(smooth)(flat) / counts[None, :]).reshape(values.shape)
+  return _box_sum(values, window // 2) / _box_sum(jnp.ones_like(values), window // 2)
+
+
+def _local_line(values: jax.Array, weights: jax.Array, half: int) -> jax.Array:
+  """Weighted least-squares line over each window [j - half, j + half] (clipped), evaluated at j.
+
+  Built from box sums of w, w t, w t^2, w y and w t y (no sorting); a window with fewer than two weighted
+  points falls back to its weighted mean.
+  """
+  t = jnp.broadcast_to(jnp.arange(values.shape[-1], dtype=values.dtype), values.shape)
+  s0, s1, s2 = (_box_sum(weights * t ** k, half) for k in range(3))
+  sy, sty = _box_sum(weights * values, half), _box_sum(weights * t * values, half)
+  su, suu, suy = s1 - t * s0, s2 - 2 * t * s1 + t * t * s0, sty - t * sy   # moments about j
+  determinant = s0 * suu - su * su
+  safe = lambda d: jnp.where(d > 1e-6, d, 1.0)
+  line = (suu * sy - su * suy) / safe(determinant)
+  mean = sy / safe(s0)
+  return jnp.where(determinant > 1e-6 * jnp.maximum(s0 * suu, 1e-6), line, mean)
+
+
+def _sliding_mean(values: jax.Array, window: int) -> jax.Array:
+  """Mean over `window` values around each j along the last axis: centred, except near the ends, where
+  the window slides inward to stay whole (so a rectangle at midnight stays a minority of it)."""
+  length = values.shape[-1]
+  window = min(window, length)
+  padded = jnp.concatenate([jnp.zeros_like(values[..., :1]), jnp.cumsum(values, axis=-1)], axis=-1)
+  start = jnp.clip(jnp.arange(length) - window // 2, 0, length - window)
+  return (padded[..., start + window] - padded[..., start]) / window
+
+
+def _run_around(mask: jax.Array, peak: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """[start, end) of the run of True in `mask` (..., n) that contains index `peak` (...,)."""
+  index = jnp.broadcast_to(jnp.arange(mask.shape[-1]), mask.shape)
+  start = jnp.max(jnp.where(~mask & (index < peak[..., None]), index, -1), axis=-1) + 1
+  end = jnp.min(jnp.where(~mask & (index > peak[..., None]), index, mask.shape[-1]), axis=-1)
+  return start, end
 
 
 def block_baseline(days: jax.Array, block: int = 30, window_blocks: int = 25) -> jax.Array:
-  """The slowly varying part of (..., N) days: running median of block medians, held per block."""
+  """The slowly varying part of (..., N) days, blind to one rectangle: see the module docstring, step 1."""
   num_samples = days.shape[-1]
   if num_samples % block:
     raise ValueError(f"day length {num_samples} is not a multiple of block={block}")
   if window_blocks % 2 == 0:
     raise ValueError(f"window_blocks must be odd, got {window_blocks}")
-  blocks = days.reshape(*days.shape[:-1], num_samples // block, block)
-  smoothed = _running_line_median(jnp.median(blocks, axis=-1), window_blocks)
-  return jnp.repeat(smoothed, block, axis=-1)
+  half = window_blocks // 2
+  means = jnp.mean(days.reshape(*days.shape[:-1], num_samples // block, block), axis=-1)
+  # First pass: remove a wide (3 windows, ~6 h) local line, which an SES of under an hour barely pulls,
+  # then the sliding mean of what is left; the largest departure from that is the SES.
+  detrended = means - _local_line(means, jnp.ones_like(means), 3 * half)
+  departure = detrended - _sliding_mean(detrended, window_blocks)
+  peak = jnp.argmax(jnp.abs(departure), axis=-1)
+  peak_value = jnp.take_along_axis(departure, peak[..., None], axis=-1)
+  start, end = _run_around(jnp.sign(peak_value) * departure > 0.3 * jnp.abs(peak_value), peak)
+  index = jnp.broadcast_to(jnp.arange(means.shape[-1]), means.shape)
+  excluded = (index >= start[..., None] - 1) & (index < end[..., None] + 1)  # one block margin: edges
+  second = _local_line(means, jnp.where(excluded, 0.0, 1.0).astype(means.dtype), half)
+  return jnp.repeat(second, block, axis=-1)
 
 
 def extract_ses_interval(days: jax.Array, *, block: int = 30, window_blocks: int = 25, smooth: int = 5,
@@ -86,11 +120,7 @@ def extract_ses_interval(days: jax.Array, *, block: int = 30, window_blocks: int
   peak = jnp.argmax(jnp.abs(residual), axis=-1)
   amplitude = jnp.take_along_axis(residual, peak[..., None], axis=-1)[..., 0]
   above = jnp.sign(amplitude)[..., None] * residual > level * jnp.abs(amplitude)[..., None]
-  index = jnp.broadcast_to(jnp.arange(days.shape[-1]), days.shape)
-  before = (~above) & (index < peak[..., None])
-  after = (~above) & (index > peak[..., None])
-  start = jnp.max(jnp.where(before, index, -1), axis=-1) + 1
-  end = jnp.min(jnp.where(after, index, days.shape[-1]), axis=-1)
+  start, end = _run_around(above, peak)
   return SesInterval(start.astype(jnp.int32), end.astype(jnp.int32), amplitude)
 
 
