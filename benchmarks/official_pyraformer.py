@@ -30,10 +30,10 @@ import types
 
 
 def build_options(args) -> types.SimpleNamespace:
-  """The option namespace that long_range_main.py would build for ETT data with the FC decoder."""
+  """The option namespace that long_range_main.py would build for ETT data."""
   return types.SimpleNamespace(
     model="Pyraformer",
-    decoder="FC",
+    decoder=args.decoder,
     input_size=args.history,
     predict_step=args.horizon,
     d_model=args.d_model,
@@ -82,7 +82,9 @@ def random_batch(torch, args, generator):
 
 
 def forward(torch, model, history, history_time, future, future_time):
-  """The official FC-decoder training forward: append the predict token, run the model."""
+  """The official training forward (FC decoder: the predict token appended first)."""
+  if model.decoder_type == "attention":
+    return model(history, history_time, torch.zeros_like(future), future_time, False)
   token = torch.zeros(history.size(0), 1, history.size(-1))
   x = torch.cat([history, token], dim=1)
   x_mark = torch.cat([history_time, future_time[:, 0:1, :]], dim=1)
@@ -138,9 +140,9 @@ def export(args) -> dict:
   arrays = {
     f"param/{name}": value.detach().numpy().copy() for name, value in model.state_dict().items()
   }
-  # The fixed positional table is 5000 rows long; the model only uses the first L + 1.
-  pe_name = "param/encoder.enc_embedding.position_embedding.pe"
-  arrays[pe_name] = arrays[pe_name][:, : args.history + 1]
+  # The fixed positional tables are 5000 rows long; the model uses at most the first L + 1.
+  for name in [n for n in arrays if n.endswith("position_embedding.pe")]:
+    arrays[name] = arrays[name][:, : args.history + 1]
   arrays.update(
     history=batch[0].numpy(),
     history_time=batch[1].numpy(),
@@ -178,6 +180,7 @@ def export(args) -> dict:
       "n_layers",
       "window_sizes",
       "inner_size",
+      "decoder",
       "batch",
       "seed",
     )
@@ -212,6 +215,7 @@ def parse_args(argv=None):
   parser.add_argument("--window-sizes", dest="window_sizes", type=int, nargs="+", default=[4, 4, 4])
   parser.add_argument("--inner-size", dest="inner_size", type=int, default=3)
   parser.add_argument("--dropout", type=float, default=0.05)
+  parser.add_argument("--decoder", choices=["FC", "attention"], default="FC")
   return parser.parse_args(argv)
 
 

@@ -30,8 +30,7 @@ SMALL = dict(
 )
 
 
-# ----------------------------------------------------------------------------------------- graph
-# structure
+# --------------------------------------------------------------------------------- graph structure
 
 
 def oracle_mask(seq_len, window_sizes, inner_size):
@@ -160,8 +159,7 @@ def test_pruned_plan_keeps_every_node_the_forecast_depends_on():
   np.testing.assert_array_equal(nodes[plan.output_rows], pf.refer_points(seq_len, window_sizes)[-1])
 
 
-# ---------------------------------------------------------------------------------------- attention
-# paths
+# --------------------------------------------------------------------------------- attention paths
 
 
 def _dense_scale_from_sparse(scale, table, nodes):
@@ -276,8 +274,7 @@ def test_remat_gives_the_same_gradients():
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), remat_grads, grads)
 
 
-# ----------------------------------------------------------------------------------- parameters and
-# init
+# ----------------------------------------------------------------------------- parameters and init
 
 
 def test_parameter_counts_match_official_etth1():
@@ -317,22 +314,31 @@ def test_initialisation_follows_official_distributions():
   assert np.abs(hidden).max() <= 1 / np.sqrt(512) and np.abs(hidden).max() > 0.99 / np.sqrt(512)
 
 
-# ------------------------------------------------------------------------------ the official
-# implementation
+# --------------------------------------------------------------------- the official implementation
 
 
-@pytest.fixture(scope="module")
-def official(test_data_dir):
-  data = np.load(test_data_dir / "pyraformer_official" / "official_small.npz")
-  return {name: data[name] for name in data.files}
+def load_official(test_data_dir, name):
+  data = np.load(test_data_dir / "pyraformer_official" / name)
+  return {key: data[key] for key in data.files}
 
 
 @pytest.mark.parametrize(
-  "attention,prune", [("dense", False), ("sparse", False), ("sparse", True), ("dense", True)]
+  "fixture,attention,prune",
+  [
+    ("official_small.npz", "dense", False),
+    ("official_small.npz", "sparse", False),
+    ("official_small.npz", "sparse", True),
+    ("official_small.npz", "dense", True),
+    ("official_small_attention_decoder.npz", "dense", False),
+    ("official_small_attention_decoder.npz", "sparse", False),
+  ],
 )
-def test_matches_official_pytorch_implementation(official, attention, prune):
+def test_matches_official_pytorch_implementation(test_data_dir, fixture, attention, prune):
   """Identical weights and batch: outputs, loss, gradients and BatchNorm statistics agree."""
+  official = load_official(test_data_dir, fixture)
   config = json.loads(str(official["config_json"]))
+  decoder = {"FC": "fc", "attention": "attention"}[config["decoder"]]
+  finest = config["history"] + (decoder == "fc")  # the predict token
   state = {
     name[len("param/") :]: value for name, value in official.items() if name.startswith("param/")
   }
@@ -357,6 +363,7 @@ def test_matches_official_pytorch_implementation(official, attention, prune):
     dropout=0.0,
     attention=attention,
     prune=prune,
+    decoder=decoder,
   )
   variables = pf.from_official_state_dict(state, n_heads=config["n_heads"])
   inputs = (official["history"], official["history_time"], official["future_time"])
@@ -374,7 +381,7 @@ def test_matches_official_pytorch_implementation(official, attention, prune):
   # Running statistics: means identical; PyTorch updates the variance with the unbiased batch
   # variance.
   prefix = "state_after_train/encoder.conv_layers.conv_layers"
-  sizes = pf.pyramid_sizes(config["history"] + 1, config["window_sizes"])
+  sizes = pf.pyramid_sizes(finest, config["window_sizes"])
   for index in range(len(config["window_sizes"])):
     ours = updates["batch_stats"]["cscm"][f"batch_norm_{index}"]
     np.testing.assert_allclose(
@@ -397,8 +404,7 @@ def test_matches_official_pytorch_implementation(official, attention, prune):
   )
 
 
-# ---------------------------------------------------------------------------------------- model
-# behaviour
+# --------------------------------------------------------------------------------- model behaviour
 
 
 def test_forecast_shape_contract_and_dropout():
@@ -428,6 +434,10 @@ def test_forecast_shape_contract_and_dropout():
   np.testing.assert_array_equal(train(jax.random.key(1)), train(jax.random.key(1)))
   with pytest.raises(ValueError, match="history must be"):
     model.apply(variables, history[:, :-1], history_time[:, :-1], future_time)
+  with pytest.raises(ValueError, match="decoder must be"):
+    pf.Pyraformer(**SMALL, decoder="rnn").init(
+      jax.random.key(0), history, history_time, future_time
+    )
   with pytest.raises(ValueError, match="attention must be"):
     pf.Pyraformer(**SMALL, attention="flash").init(
       jax.random.key(0), history, history_time, future_time

@@ -359,8 +359,9 @@ def _map_row_blocks(
 ):
   """fn(rows, *tables, *per_row) over `count` rows, in sequential blocks of `block` rows.
 
-  With block >= count, one call with rows=None (every row). tables: NumPy arrays with rows on axis 0; per_row: arrays (B, H, count, ...) or with a size-1 row
-  axis (broadcast to every block). fn returns arrays (B, H, rows, ...), concatenated along axis 2.
+  With block >= count, one call with rows=None (every row). tables: NumPy arrays with rows on
+  axis 0; per_row: arrays (B, H, count, ...) or with a size-1 row axis (broadcast to every block).
+  fn returns arrays (B, H, rows, ...), concatenated along axis 2.
   """
   if block >= count:
     return fn(None, *tables, *per_row)
@@ -760,8 +761,62 @@ class EncoderLayer(nn.Module):
     )
 
 
+class DecoderLayer(nn.Module):
+  """Prediction module 2 block: post-LN attention of the decoder queries to a memory, feed-forward.
+
+  Same projections as the encoder's attention (bias-free Q/K/V, per-head d_k = d_v); dense attention
+  (the memory is the whole pyramid, optionally followed by the decoder's own positions).
+  """
+
+  d_model: int
+  d_inner: int
+  n_heads: int
+  d_k: int
+  d_v: int
+  dropout: float
+
+  @nn.compact
+  def __call__(self, x: jax.Array, memory: jax.Array, mask: np.ndarray, train: bool) -> jax.Array:
+    """x (B, H, d_model), memory (B, M, d_model), mask (H, M) bool -> (B, H, d_model)."""
+    heads = lambda d, name: nn.DenseGeneral(
+      (self.n_heads, d), use_bias=False, kernel_init=xavier_uniform, name=name
+    )
+    q, k, v = (
+      heads(self.d_k, "query")(x),
+      heads(self.d_k, "key")(memory),
+      heads(self.d_v, "value")(memory),
+    )
+    scale = None
+    if train and self.dropout > 0.0:
+      shape = (x.shape[0], self.n_heads, x.shape[1], memory.shape[1])
+      scale = _dropout_scale(self.make_rng("dropout"), self.dropout, shape)
+    out = nn.DenseGeneral(
+      self.d_model,
+      axis=(-2, -1),
+      kernel_init=xavier_uniform,
+      bias_init=torch_default_bias(self.n_heads * self.d_v),
+      name="out",
+    )(dense_attention(q, k, v, mask, scale))
+    out = nn.Dropout(self.dropout, deterministic=not train)(out)
+    x = nn.LayerNorm(epsilon=1e-6, name="norm")(out + x)
+    return FeedForward(self.d_model, self.d_inner, self.dropout, name="feed_forward")(
+      x, train=train
+    )
+
+
+def decoder_mask(memory_nodes: int, horizon: int) -> np.ndarray:
+  """(H, N + H) bool mask of the second decoder block: all N pyramid nodes, decoder steps <= own."""
+  return np.arange(memory_nodes + horizon)[None, :] <= memory_nodes + np.arange(horizon)[:, None]
+
+
 class Pyraformer(nn.Module):
-  """Pyraformer long-range forecaster with prediction module 1 (predict token + one linear map).
+  """Pyraformer long-range forecaster.
+
+  decoder="fc" (prediction module 1, every long-range result of the paper): the predict token and
+  its ancestors, one linear map. decoder="attention" (prediction module 2): no predict token; two
+  attention blocks whose queries are the embedded future time features (zero values), the first
+  attending to the whole encoded pyramid, the second to the pyramid and the decoder steps up to its
+  own (the official `Decoder`, without the optional pre-training).
 
   Called as model.apply(variables, history, history_time, future_time, train=..., rngs={'dropout':
   key}, mutable=['batch_stats'] when training); returns the forecast (B, horizon, channels).
@@ -782,24 +837,28 @@ class Pyraformer(nn.Module):
   inner_size: int = 3
   d_bottleneck: int = 128
   dropout: float = 0.05
-  attention: str = (
-    "sparse"  # "sparse" (O(N) gathers) or "dense" (masked N x N, the published default)
-  )
+  # "sparse" (O(N) gathers) or "dense" (masked N x N, the published default).
+  attention: str = "sparse"
   # Each layer computes only the nodes the forecast depends on. Exact (same outputs and gradients);
   # for ETTh1 168 it computes 159/63/19/4 nodes in layers 1-4 instead of 4 x 223. prune=False
-  # computes every node, as the official code does.
+  # computes every node, as the official code does. (No effect with decoder="attention", which
+  # reads every node.)
   prune: bool = True
+  decoder: str = "fc"  # "fc" (prediction module 1) or "attention" (prediction module 2)
   remat: bool = False  # recompute each layer in the backward pass (long sequences, less memory)
 
   @property
   def graph(self) -> PyramidGraph:
-    """The pyramid on the history plus the predict token (L + 1 finest nodes)."""
+    """The pyramid: L + 1 finest nodes with the predict token ("fc"), L with "attention"."""
+    if self.decoder not in ("fc", "attention"):
+      raise ValueError(f"decoder must be 'fc' or 'attention', got {self.decoder!r}")
+    fc = self.decoder == "fc"
     return PyramidGraph(
-      self.history_len + 1,
+      self.history_len + int(fc),
       tuple(int(w) for w in self.window_sizes),
       int(self.inner_size),
       int(self.n_layers),
-      bool(self.prune),
+      bool(self.prune) and fc,
     )
 
   @nn.compact
@@ -816,9 +875,11 @@ class Pyraformer(nn.Module):
     graph = self.graph
     plan = graph.plan()  # static tables, built once per configuration (cached)
     batch = history.shape[0]
-    predict_token = jnp.zeros((batch, 1, self.channels), history.dtype)
-    values = jnp.concatenate([history, predict_token], axis=1)
-    times = jnp.concatenate([history_time, future_time[:, :1]], axis=1)
+    values, times = history, history_time
+    if self.decoder == "fc":
+      predict_token = jnp.zeros((batch, 1, self.channels), history.dtype)
+      values = jnp.concatenate([history, predict_token], axis=1)
+      times = jnp.concatenate([history_time, future_time[:, :1]], axis=1)
     x = DataEmbedding(self.d_model, self.dropout, name="embedding")(values, times, train=train)
     x = BottleneckCSCM(self.d_model, self.d_bottleneck, graph.window_sizes, name="cscm")(
       x, train=train
@@ -839,12 +900,31 @@ class Pyraformer(nn.Module):
         self.attention,
         name=f"layer_{index}",
       )(x, train)
+    if self.decoder == "attention":
+      return self._attention_decoder(x, future_time, train)
     # The predict token and its ancestors, concatenated: (B, S * d_model).
     features = x[:, plan.output_rows].reshape(batch, -1)
     forecast = nn.Dense(
       self.horizon * self.channels, use_bias=False, kernel_init=xavier_normal, name="predictor"
     )(features)
     return forecast.reshape(batch, self.horizon, self.channels)
+
+  def _attention_decoder(
+    self, pyramid: jax.Array, future_time: jax.Array, train: bool
+  ) -> jax.Array:
+    """Prediction module 2: pyramid (B, N, d_model), future_time (B, H, F) -> (B, H, C)."""
+    batch, nodes, horizon = pyramid.shape[0], pyramid.shape[1], future_time.shape[1]
+    placeholders = jnp.zeros((batch, horizon, self.channels), pyramid.dtype)
+    x = DataEmbedding(self.d_model, self.dropout, name="decoder_embedding")(
+      placeholders, future_time, train=train
+    )
+    block = lambda name: DecoderLayer(
+      self.d_model, self.d_inner, self.n_heads, self.d_k, self.d_v, self.dropout, name=name
+    )
+    x = block("decoder_0")(x, pyramid, np.ones((horizon, nodes), bool), train)
+    memory = jnp.concatenate([pyramid, x], axis=1)
+    x = block("decoder_1")(x, memory, decoder_mask(nodes, horizon), train)
+    return nn.Dense(self.channels, use_bias=False, kernel_init=xavier_normal, name="predictor")(x)
 
 
 def check_forecaster_inputs(
@@ -868,12 +948,12 @@ def check_forecaster_inputs(
 
 
 def from_official_state_dict(state: dict[str, np.ndarray], n_heads: int) -> dict:
-  """Flax variables {'params', 'batch_stats'} from an official Pyraformer_LR (FC decoder)
-  state_dict.
+  """Flax variables {'params', 'batch_stats'} from an official Pyraformer_LR state_dict.
 
   `state` maps the PyTorch parameter names to NumPy arrays (e.g. {k: v.numpy() for k, v in
-  model.state_dict().items()}); lets a checkpoint trained with the official code run here, and lets
-  the tests compare the two implementations on identical weights.
+  model.state_dict().items()}); both decoders ("FC" and "attention") are recognised. Lets a
+  checkpoint trained with the official code run here, and lets the tests compare the two
+  implementations on identical weights.
   """
 
   def get(name):
@@ -893,17 +973,34 @@ def from_official_state_dict(state: dict[str, np.ndarray], n_heads: int) -> dict
   def heads_out(weight):  # (H * D, d) -> (d, H, D): PyTorch views the projection head-major
     return weight.T.reshape(weight.shape[1], n_heads, -1)
 
-  embed = "encoder.enc_embedding"
-  conv = get(f"{embed}.value_embedding.tokenConv.weight")  # (d_model, C, 3)
-  params = {
-    "embedding": {
+  def embedding(prefix):
+    conv = get(f"{prefix}.value_embedding.tokenConv.weight")  # (d_model, C, 3)
+    return {
       "token_conv": {
         "kernel": conv.transpose(2, 1, 0),
-        "bias": get(f"{embed}.value_embedding.tokenConv.bias"),
+        "bias": get(f"{prefix}.value_embedding.tokenConv.bias"),
       },
-      "time_linear": linear(f"{embed}.temporal_embedding.embed"),
+      "time_linear": linear(f"{prefix}.temporal_embedding.embed"),
     }
-  }
+
+  def block(prefix):
+    attn, ffn = f"{prefix}.slf_attn", f"{prefix}.pos_ffn"
+    fc = get(attn + ".fc.weight")  # (d_model, H * Dv)
+    attention = {
+      "query": {"kernel": heads_out(get(attn + ".w_qs.weight"))},
+      "key": {"kernel": heads_out(get(attn + ".w_ks.weight"))},
+      "value": {"kernel": heads_out(get(attn + ".w_vs.weight"))},
+      "out": {"kernel": fc.T.reshape(n_heads, -1, fc.shape[0]), "bias": get(attn + ".fc.bias")},
+      "norm": norm(attn + ".layer_norm"),
+    }
+    feed_forward = {
+      "hidden": linear(ffn + ".w_1"),
+      "out": linear(ffn + ".w_2"),
+      "norm": norm(ffn + ".layer_norm"),
+    }
+    return attention, feed_forward
+
+  params = {"embedding": embedding("encoder.enc_embedding")}
   cscm, batch_stats = {}, {}
   index = 0
   while f"encoder.conv_layers.conv_layers.{index}.downConv.weight" in state:
@@ -926,22 +1023,13 @@ def from_official_state_dict(state: dict[str, np.ndarray], n_heads: int) -> dict
   params["cscm"] = cscm
   index = 0
   while f"encoder.layers.{index}.slf_attn.w_qs.weight" in state:
-    attn, ffn = f"encoder.layers.{index}.slf_attn", f"encoder.layers.{index}.pos_ffn"
-    fc = get(attn + ".fc.weight")  # (d_model, H * Dv)
-    params[f"layer_{index}"] = {
-      "attention": {
-        "query": {"kernel": heads_out(get(attn + ".w_qs.weight"))},
-        "key": {"kernel": heads_out(get(attn + ".w_ks.weight"))},
-        "value": {"kernel": heads_out(get(attn + ".w_vs.weight"))},
-        "out": {"kernel": fc.T.reshape(n_heads, -1, fc.shape[0]), "bias": get(attn + ".fc.bias")},
-        "norm": norm(attn + ".layer_norm"),
-      },
-      "feed_forward": {
-        "hidden": linear(ffn + ".w_1"),
-        "out": linear(ffn + ".w_2"),
-        "norm": norm(ffn + ".layer_norm"),
-      },
-    }
+    attention, feed_forward = block(f"encoder.layers.{index}")
+    params[f"layer_{index}"] = {"attention": attention, "feed_forward": feed_forward}
     index += 1
+  if "decoder.layers.0.slf_attn.w_qs.weight" in state:
+    params["decoder_embedding"] = embedding("decoder.dec_embedding")
+    for index in range(2):
+      attention, feed_forward = block(f"decoder.layers.{index}")
+      params[f"decoder_{index}"] = {**attention, "feed_forward": feed_forward}
   params["predictor"] = {"kernel": get("predictor.linear.weight").T}
   return {"params": params, "batch_stats": {"cscm": batch_stats}}
