@@ -13,6 +13,8 @@ i.e. prediction module 1, which produced every long-range number in the paper):
 * the last finest node (the predict token) gathered with its ancestors at every scale, concatenated
   and mapped by one bias-free linear layer to horizon x channels.
 
+Prediction module 2 (the official attention `Decoder`) is available as decoder="attention".
+
 Two attention paths give the same numbers (tests/test_pyraformer.py checks outputs and gradients):
 `attention="dense"` (masked N x N attention, the published default, O(N^2) memory) and
 `attention="sparse"` (each node attends only to its padded neighbour list of about A + C + 1 nodes,
