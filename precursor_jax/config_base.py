@@ -34,7 +34,8 @@ def ses_config(station: str, preset: str = "small", dataset: str | None = None) 
   # Sizes per network family (the variants lstm_ae_no_attention and gru_ae use the lstm_ae block).
   c.model.lstm_ae = ml_collections.ConfigDict(dict(
       bidirectional_features=512, encoder_features=256, decoder_features=512,
-      attention_output="reweight", decoder_output="last_state", step_positions=False, unroll=1))
+      attention_output="reweight", decoder_output="last_state", step_positions=False,
+      recurrent_layer_norm=True, unroll=1))
   c.model.fc_ae = ml_collections.ConfigDict(dict(channels=(16, 32, 64, 128), strides=(10, 4, 4, 3)))
   c.model.fct_ae = ml_collections.ConfigDict(dict(hidden=(1024, 256, 1024)))
 
@@ -53,6 +54,9 @@ def ses_config(station: str, preset: str = "small", dataset: str | None = None) 
   c.eval.train_examples = 512           # training days scored after every epoch (paper Fig. 5 curve)
   c.eval.studies = () if small else AMPLITUDE_STUDIES + DURATION_STUDIES
   c.eval.figure_examples = 4
+  c.eval.embedded_anomalies = 3   # Table I: night anomalies cut from test days, embedded at 04, 13, 18 h
+  c.eval.embedding_days = 7       # ... into this many other test days
+  c.eval.ica_days = 60 if small else 709  # multi-dipole days for the FastICA comparison (0: skip)
 
   c.init_from = ml_collections.config_dict.placeholder(str)  # another run's workdir (transfer learning)
   c.num_devices = ml_collections.config_dict.placeholder(int)  # None: every visible device

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from precursor_jax.anomaly import ses
+from precursor_jax.data.synthetic_ses import cut_anomaly
 
 
 def days_with_rectangles(count=64, seed=0, noise=1.0, durations=(150, 181), amplitudes=(10, 15)):
@@ -66,15 +67,37 @@ def test_scoring_is_the_same_in_jax():
 
 def test_embedding_a_cut_anomaly_adds_its_departure():
   rng = np.random.default_rng(0)
-  source = np.linspace(10, 20, 400) + rng.normal(0, 0.01, 400)
-  source[100:260] += 15.0
-  anomaly = ses.anomaly_departure(source, margin=50)
-  assert abs(np.median(anomaly[:50])) < 0.1 and abs(np.median(anomaly[120:240]) - 15.0) < 0.2
+  source = np.linspace(10, 20, 8640) + rng.normal(0, 0.01, 8640)
+  source[1000:1160] += 15.0
+  anomaly = cut_anomaly(source, 1000, 1160, margin=30)
+  assert anomaly.size == 160 and abs(np.median(anomaly) - 15.0) < 0.05
   days = np.zeros((3, 8640))
   hours = np.array([4, 13, 18]) * 360
   embedded = ses.embed_anomaly(days, anomaly, hours)
   for row, start in zip(embedded, hours):
-    np.testing.assert_allclose(row[start:start + 400], anomaly)
-    assert np.all(row[:start] == 0) and np.all(row[start + 400:] == 0)
+    np.testing.assert_allclose(row[start:start + 160], anomaly)
+    assert np.all(row[:start] == 0) and np.all(row[start + 160:] == 0)
   with pytest.raises(ValueError, match="does not fit"):
     ses.embed_anomaly(days, anomaly, np.array([8500, 0, 0]))
+
+
+def test_fastica_finds_an_ses_mixed_into_several_dipoles():
+  """Three dipoles = mixtures of a rectangle, a bursty 'train' source and a smooth field."""
+  rng = np.random.default_rng(1)
+  count, n = 8, 8640
+  t = np.arange(n)
+  starts = rng.integers(500, 8000, count)
+  days = []
+  for start in starts:
+    rectangle = np.zeros(n)
+    rectangle[start:start + 160] = 1.0
+    bursts = np.where(rng.random(n) < 0.02, rng.normal(0, 3, n), 0.0)
+    bursts = np.convolve(bursts, np.ones(20), mode="same")
+    smooth = np.sin(2 * np.pi * t / n * 3 + rng.uniform(0, 6))
+    mixing = rng.normal(size=(3, 3))
+    days.append(mixing @ np.stack([rectangle, bursts, smooth]) + rng.normal(0, 0.01, (3, n)))
+  found = jax.jit(jax.vmap(ses.detect_with_fastica))(jnp.asarray(np.array(days), jnp.float32),
+                                                      jax.random.split(jax.random.key(0), count))
+  categories = ses.score_detections(np.asarray(found.start), np.asarray(found.end), starts,
+                                    np.full(count, 160))
+  assert np.mean(categories == ses.SUCCESS) >= 7 / 8

@@ -28,6 +28,8 @@ def tiny_config(data_dir, **changes):
   config.log_every_steps = 2
   config.eval.train_examples = 8
   config.eval.figure_examples = 2
+  config.eval.ica_days = 0
+  config.eval.embedded_anomalies = 0
   for key, value in changes.items():
     config[key] = value
   return config
@@ -41,9 +43,18 @@ def data_dir(tmp_path_factory):
 def test_a_run_writes_its_report(tmp_path, data_dir):
   config = tiny_config(data_dir)
   config.eval.studies = ("amp_10_small",)
+  config.eval.ica_days = 3
+  config.eval.embedded_anomalies, config.eval.embedding_days = 2, 2
+  config.dataset.repeats = 10  # 4 test days, so that some SES lies before 05:00
   summary = ses.train_and_evaluate(config, tmp_path)
+  comparison = summary["fastica_comparison"]
+  assert comparison["days"] == 3 and comparison["dipoles"] == 3
+  assert comparison["fastica"]["count"] == comparison["network_dipole0"]["count"] == 3
+  embedded = summary["embedded_anomaly"]
+  assert embedded["overall"]["count"] == 3 * embedded["anomalies"] * embedded["days"] > 0
+  assert {"04:00", "13:00", "18:00"} <= set(embedded)
   test = summary["test"]
-  assert test["count"] == 3
+  assert test["count"] == 4
   assert test["success"] + test["near_success"] + test["failure"] == pytest.approx(1.0)
   assert np.isfinite(test["rmspe"]) and np.isfinite(test["mse"])
   assert summary["studies"]["amp_10_small"]["count"] == 4  # one SES per day of the resized sweep set
@@ -52,7 +63,7 @@ def test_a_run_writes_its_report(tmp_path, data_dir):
     assert (tmp_path / name).exists(), name
   assert "success rate" in (tmp_path / "summary.txt").read_text()
   logged = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-  assert [line["step"] for line in logged if "test/success" in line] == [3, 6]  # after each epoch
+  assert [line["step"] for line in logged if "test/success" in line] == [4, 8]  # after each epoch
   assert [h["epoch"] for h in summary["history"]] == [1, 2]
 
 

@@ -147,8 +147,9 @@ def category_rates(categories: np.ndarray) -> dict[str, float]:
 def embed_anomaly(days: np.ndarray, anomaly: np.ndarray, start_samples: np.ndarray) -> np.ndarray:
   """Adds a cut anomaly (L,) to each day (B, N) starting at start_samples (B,): the paper's Table I protocol.
 
-  The anomaly should be the departure from its own day's background (e.g. the cut segment minus a line
-  through its end points), so that embedding it adds the anomaly and not the other day's level.
+  The anomaly should be the departure from its own day's background
+  (`precursor_jax.data.synthetic_ses.cut_anomaly`), so that embedding it adds the anomaly and not the
+  other day's level.
   """
   days = np.array(days, dtype=np.float64, copy=True)
   anomaly = np.asarray(anomaly, dtype=np.float64)
@@ -161,13 +162,17 @@ def embed_anomaly(days: np.ndarray, anomaly: np.ndarray, start_samples: np.ndarr
   return days
 
 
-def anomaly_departure(segment: np.ndarray, margin: int) -> np.ndarray:
-  """The anomaly inside `segment` relative to its own background: the straight line through the means of
-  its first and last `margin` samples, each placed at the centre of its margin."""
-  segment = np.asarray(segment, dtype=np.float64)
-  if 2 * margin >= segment.size:
-    raise ValueError(f"margin={margin} leaves nothing of a {segment.size}-sample segment")
-  left, right = segment[:margin].mean(), segment[-margin:].mean()
-  left_at, right_at = (margin - 1) / 2, segment.size - 1 - (margin - 1) / 2
-  position = np.arange(segment.size)
-  return segment - (left + (right - left) * (position - left_at) / (right_at - left_at))
+def detect_with_fastica(days: jax.Array, key: jax.Array, **extract_kwargs) -> SesInterval:
+  """The SES interval of one multi-dipole day (D, N) by FastICA (the classical baseline; vmap over days).
+
+  The dipoles are separated into D unit-variance independent components; the interval rule runs on each,
+  and the component whose rectangle carries the largest share of its energy (amplitude^2 x duration / N)
+  is taken as the SES. The amplitude is returned in dipole 0's units (through the mixing matrix).
+  """
+  from precursor_jax.signal.ica import fastica  # late: only the baseline needs it
+  separated = fastica(days, key)
+  intervals = extract_ses_interval(separated.sources, **extract_kwargs)
+  share = jnp.square(intervals.amplitude) * (intervals.end - intervals.start) / days.shape[-1]
+  best = jnp.argmax(share)
+  return SesInterval(intervals.start[best], intervals.end[best],
+                     separated.mixing[0, best] * intervals.amplitude[best])

@@ -358,8 +358,14 @@ def electrode_drift(rng: np.random.Generator, station: StationModel,
 
 
 def train_leakage_noise(rng: np.random.Generator, train: TrainNoise,
-                        num_samples: int = SAMPLES_PER_DAY) -> np.ndarray:
-  """Railway leakage-current field (mV/km): bursts and DC steps by day, 0 at night; (T,)."""
+                        num_samples: int = SAMPLES_PER_DAY, *,
+                        coupling: tuple[np.random.Generator, float, float] | None = None) -> np.ndarray:
+  """Railway leakage-current field (mV/km): bursts and DC steps by day, 0 at night; (T,).
+
+  coupling: (generator, mean, spread) for a second dipole that sees the same trains: each burst is
+  multiplied by its own N(mean, spread) gain and the DC steps by `mean`. A spread near 0 is a fixed
+  source (what ICA assumes); a large one is a moving train whose coupling changes from burst to burst.
+  """
   per_min = 60 // SAMPLE_INTERVAL_S
   first = train.first_train_h * 60
   last = train.last_train_h * 60
@@ -383,6 +389,11 @@ def train_leakage_noise(rng: np.random.Generator, train: TrainNoise,
       elapsed[first_of_train] - pause_min[first_of_train], pulses_each)
   amplitude = rng.lognormal(np.log(train.amplitude_median_mv_km), train.amplitude_log_sigma, n)
   amplitude *= np.repeat(rng.choice([-1.0, 1.0], departures.size), pulses_each) * (-1.0) ** rank
+  stray_gain = 1.0
+  if coupling is not None:
+    gain_rng, gain_mean, gain_spread = coupling
+    amplitude *= gain_rng.normal(gain_mean, gain_spread, n)
+    stray_gain = gain_mean
 
   start = np.clip(np.round(start_min * per_min).astype(np.int64), 0, num_samples)
   stop = np.clip(start + np.maximum(np.round(length_min * per_min).astype(np.int64), 1), 0,
@@ -406,7 +417,7 @@ def train_leakage_noise(rng: np.random.Generator, train: TrainNoise,
 
   # Exponential edges: the current (and its field) builds up and decays over tens of seconds.
   alpha = 1 - np.exp(-SAMPLE_INTERVAL_S / train.edge_time_constant_s)
-  return scipy.signal.lfilter([alpha], [1, alpha - 1], bursts + stray)
+  return scipy.signal.lfilter([alpha], [1, alpha - 1], bursts + stray_gain * stray)
 
 
 def synthetic_day_components(station: str | StationModel, day_index: int, seed: int = 0,
@@ -765,3 +776,35 @@ def read_edl_timeseries(directory: str | os.PathLike, channels: Sequence[str] = 
   series = ts_lib.concatenate(decimated)
   return series.with_values(series.values, units="mV/km", dropped_segments=dropped,
                             declination_deg=declination_deg, source_dir=str(directory))
+
+
+# How much each station's dipoles see of one train: the spread of the per-burst coupling gain. HKB's long
+# dipoles cross the railway, so a moving train couples differently at every burst (not a fixed source);
+# OTA is far from the line, so its train noise mixes into its dipoles almost like a fixed source.
+TRAIN_COUPLING_SPREAD = {"hkb": 0.6, "mts": 0.3, "ota": 0.05}
+_DIPOLE_GAIN = 20  # component id of the per-dipole draws below
+
+
+def multi_dipole_days(station: str, day_index: int, num_dipoles: int = 3, seed: int = 0,
+                      num_samples: int = SAMPLES_PER_DAY) -> np.ndarray:
+  """Synthetic observed days of `num_dipoles` dipoles of one station, (num_dipoles, T) mV/km.
+
+  For the FastICA baseline (Orihara et al. 2009 separate a station's dipoles). Dipole k points at the
+  station's azimuth + 180 k / num_dipoles degrees; all dipoles see the same geomagnetic field (through the
+  same impedance) and the same trains, each train burst with its own coupling gain per dipole (spread
+  `TRAIN_COUPLING_SPREAD[station]`); drift, offset and white noise are each dipole's own. Dipole 0 equals
+  `synthetic_day(station, day_index, seed)` but for its train coupling.
+  """
+  base = station_model(station)
+  days = []
+  for k in range(num_dipoles):
+    dipole = dataclasses.replace(base, code=base.code + 100 * k,
+                                 dipole_azimuth_deg=base.dipole_azimuth_deg + 180.0 * k / num_dipoles)
+    parts = synthetic_day_components(dipole, day_index, seed, num_samples=num_samples)
+    gain_rng = np.random.default_rng([seed, _DIPOLE_GAIN, base.code, day_index, k])
+    mean_gain = 1.0 if k == 0 else gain_rng.uniform(0.4, 1.2) * gain_rng.choice([-1.0, 1.0])
+    parts["train"] = train_leakage_noise(
+        np.random.default_rng([seed, _TRAIN, base.code, day_index]), base.train, num_samples,
+        coupling=(gain_rng, mean_gain, TRAIN_COUPLING_SPREAD.get(station, 0.3) * abs(mean_gain)))
+    days.append(np.sum(list(parts.values()), axis=0))
+  return np.stack(days)

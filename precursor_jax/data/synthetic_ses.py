@@ -48,6 +48,9 @@ FEATURE_DTYPES = {
 _SPLIT_SALT = 0x5E5  # seeds the shuffle that divides examples into splits
 
 
+_MULTI_DIPOLE = 7  # component id of the SES draws of multi-dipole examples
+
+
 def stable_seed(name: str) -> int:
   """A seed derived from a name, the same in every Python process (unlike hash())."""
   return zlib.crc32(name.encode("utf-8"))
@@ -341,3 +344,31 @@ def load_ses_split(config: str | SesConfig, split: str, data_dir: str | None = N
   # A canonical order that does not depend on how tfds shuffled the records.
   order = np.lexsort((out["repeat"], out["day_id"]))
   return {key: array[order] for key, array in out.items()}
+
+
+def multi_dipole_examples(recipe: SesRecipe, num_days: int, num_dipoles: int = 3,
+                          first_day: int = 0) -> dict[str, np.ndarray]:
+  """Days of several dipoles of the recipe's station with one SES seen by every dipole (FastICA baseline).
+
+  Day d (first_day <= d < first_day + num_days) gets one SES drawn as for the recipe; dipole 0 sees it
+  with gain 1 (so ses_amplitude is in dipole 0's units), dipole k > 0 with a gain of random sign and size
+  0.5-1.5 (the real Jan-1999 SESs differ in size and sign between dipoles). Backgrounds come from
+  `geoelectric.multi_dipole_days`. Returns input (num_days, num_dipoles, T) float32 and ses_start,
+  ses_duration, ses_amplitude (num_days,).
+  """
+  if recipe.background_dir is not None:
+    raise ValueError("multi-dipole examples need the synthetic background model (one dipole per user file)")
+  inputs, starts, durations, amplitudes = [], [], [], []
+  for day in range(first_day, first_day + num_days):
+    rng = np.random.default_rng([recipe.ses_seed, _MULTI_DIPOLE, day])
+    draw = draw_ses(rng, recipe)
+    gains = np.concatenate([[1.0], rng.uniform(0.5, 1.5, num_dipoles - 1)
+                            * rng.choice([-1.0, 1.0], num_dipoles - 1)])
+    observed = geoelectric.multi_dipole_days(recipe.station, day, num_dipoles, recipe.seed)
+    inputs.append(observed + gains[:, None] * ses_waveform(draw, recipe.rise_samples)[None, :])
+    starts.append(draw.start)
+    durations.append(draw.duration)
+    amplitudes.append(draw.amplitude)
+  return {"input": np.asarray(inputs, np.float32), "ses_start": np.asarray(starts, np.int32),
+          "ses_duration": np.asarray(durations, np.int32),
+          "ses_amplitude": np.asarray(amplitudes, np.float32)}

@@ -72,6 +72,7 @@ class LSTMAutoencoder(nn.Module):
   conv_bias_init: float = 3.0
   decoder_output: str = "last_state"  # or "per_step"
   step_positions: bool = False  # append the one-hot step index to the bidirectional and decoder inputs
+  recurrent_layer_norm: bool = True  # LayerNorm after the bidirectional, encoder and decoder layers too
   unroll: int = 1
 
   def _step_one_hot(self, batch: int, dtype) -> jax.Array:
@@ -95,8 +96,9 @@ class LSTMAutoencoder(nn.Module):
     x = x.reshape(batch, self.num_steps, reduced // self.num_steps)
     if self.step_positions:
       x = jnp.concatenate([x, self._step_one_hot(batch, x.dtype)], axis=-1)
+    norm = (lambda name: nn.LayerNorm(name=name)) if self.recurrent_layer_norm else (lambda name: lambda v: v)
     x = Bidirectional(self.bidirectional_features, self.cell, unroll=self.unroll, name="bidirectional")(x)
-    x = nn.LayerNorm(name="norm_bidirectional")(x)
+    x = norm("norm_bidirectional")(x)
     if self.attention:
       weights = TimeStepAttention(self.attention_reduced_steps, name="attention")(x)
       if self.attention_output == "reweight":
@@ -108,17 +110,17 @@ class LSTMAutoencoder(nn.Module):
         raise ValueError(f"attention_output must be 'reweight' or 'weighted_sum', got "
                          f"{self.attention_output!r}")
     code = Recurrent(self.encoder_features, self.cell, unroll=self.unroll, name="encoder")(x)[:, -1]
-    code = nn.LayerNorm(name="norm_encoder")(code)
+    code = norm("norm_encoder")(code)
     repeated = jnp.repeat(code[:, None, :], self.num_steps, axis=1)
     if self.step_positions:
       repeated = jnp.concatenate([repeated, self._step_one_hot(batch, repeated.dtype)], axis=-1)
     decoded = Recurrent(self.decoder_features, self.cell, unroll=self.unroll, name="decoder")(repeated)
     if self.decoder_output == "last_state":
-      return nn.Dense(self.day_samples, name="output")(nn.LayerNorm(name="norm_decoder")(decoded[:, -1]))
+      return nn.Dense(self.day_samples, name="output")(norm("norm_decoder")(decoded[:, -1]))
     if self.decoder_output == "per_step":
       # Step t rebuilds hour t with one Dense shared by all steps (Keras TimeDistributed(Dense(360))).
       hours = nn.Dense(self.day_samples // self.num_steps, name="output")(
-          nn.LayerNorm(name="norm_decoder")(decoded))
+          norm("norm_decoder")(decoded))
       return hours.reshape(batch, self.day_samples)
     raise ValueError(f"decoder_output must be 'last_state' or 'per_step', got {self.decoder_output!r}")
 

@@ -32,18 +32,20 @@ Arrays = dict[str, np.ndarray]
 MODEL_KEYS = ("input", "target")
 
 
-def load_split(config: ml_collections.ConfigDict, dataset_config: str, split: str) -> Arrays:
-  """One split of the SES dataset as in-memory arrays (builds the dataset first if it is missing).
-
-  config.dataset.num_days / .repeats, when set, resize the named dataset (smoke runs, tests); sweep sets
-  keep their single SES per day.
-  """
+def builder_config(config: ml_collections.ConfigDict, dataset_config: str):
+  """The tfds BuilderConfig of a named SES dataset, resized by config.dataset.num_days / .repeats when set
+  (smoke runs, tests); sweep sets keep their single SES per day."""
   from data_builders.ses_synthetic import ses_synthetic
-  from precursor_jax.data.synthetic_ses import load_ses_split
-  builder_config = ses_synthetic.resized(
+  return ses_synthetic.resized(
       dataset_config, num_days=config.dataset.get("num_days"),
       repeats=None if dataset_config in config.eval.get("studies", ()) else config.dataset.get("repeats"))
-  return load_ses_split(builder_config, split, data_dir=config.dataset.get("data_dir"),
+
+
+def load_split(config: ml_collections.ConfigDict, dataset_config: str, split: str) -> Arrays:
+  """One split of the SES dataset as in-memory arrays (builds the dataset first if it is missing)."""
+  from precursor_jax.data.synthetic_ses import load_ses_split
+  return load_ses_split(builder_config(config, dataset_config), split,
+                        data_dir=config.dataset.get("data_dir"),
                         background_dir=config.dataset.get("background_dir"))
 
 
@@ -190,6 +192,10 @@ def final_report(config, workdir, model, state, predict, test: Arrays, mesh) -> 
         predict_on(predict, state, arrays, config.batch_size, mesh), arrays)
     summary["studies"][study_config]["amplitude_mV_km"] = float(np.median(np.abs(arrays["ses_amplitude"])))
     summary["studies"][study_config]["duration_min"] = float(np.median(arrays["ses_duration"]) / 6.0)
+  if config.eval.get("embedded_anomalies"):
+    summary["embedded_anomaly"] = embedded_anomaly_study(config, predict, state, test, mesh)
+  if config.eval.get("ica_days") and not config.dataset.get("background_dir"):
+    summary["fastica_comparison"] = fastica_comparison(config, predict, state, mesh)
   summary["inference_ms_per_day"] = time_inference(predict, state, test, config.batch_size, mesh)
   if jax.process_index() == 0:
     table = format_summary(config, summary)
@@ -202,6 +208,68 @@ def final_report(config, workdir, model, state, predict, test: Arrays, mesh) -> 
     if summary["studies"]:
       figures.ses_sweeps(workdir / "sweeps.png", summary["studies"])
   return summary
+
+
+EMBEDDING_HOURS = (4, 13, 18)  # the paper's Table I: 04:00 (no trains), 13:00 and 18:00 (strong trains)
+
+
+def embedded_anomaly_study(config, predict, state, test: Arrays, mesh) -> dict:
+  """The paper's Table I protocol on the test split.
+
+  Anomalies are cut from the first `config.eval.embedded_anomalies` test days whose SES lies before 05:00
+  (no trains; `synthetic_ses.cut_anomaly`: the input around the SES minus its own background line) and
+  embedded at 04:00, 13:00 and 18:00 into `config.eval.embedding_days` other test days from which their own
+  SES has been removed. Returns success rates per embedding hour and overall.
+  """
+  from precursor_jax.data.synthetic_ses import SesDraw, cut_anomaly, ses_waveform
+  night = np.flatnonzero(test["ses_start"] + test["ses_duration"] < 5 * 360)[:config.eval.embedded_anomalies]
+  rows = [i for i in range(len(test["input"])) if i not in set(night.tolist())]
+  rows = rows[:config.eval.embedding_days]
+  backgrounds = np.stack([test["input"][i] - ses_waveform(SesDraw(
+      int(test["ses_start"][i]), int(test["ses_duration"][i]), float(test["ses_amplitude"][i])))
+                          for i in rows])
+  days, starts, durations, hours = [], [], [], []
+  for i in night:
+    start, duration = int(test["ses_start"][i]), int(test["ses_duration"][i])
+    margin = min(30, start, 8640 - start - duration)
+    anomaly = cut_anomaly(test["input"][i], start, start + duration, margin=max(margin, 1))
+    for hour in EMBEDDING_HOURS:
+      at = np.full(len(backgrounds), hour * 360)
+      days.append(ses_scoring.embed_anomaly(backgrounds, anomaly, at))
+      starts += [hour * 360] * len(backgrounds)
+      durations += [duration] * len(backgrounds)
+      hours += [hour] * len(backgrounds)
+  if not days:
+    return {"count": 0}
+  arrays = {"input": np.concatenate(days).astype(np.float32)}
+  arrays["target"] = arrays["input"]  # no target: only the interval is scored
+  predictions = predict_on(predict, state, arrays, config.batch_size, mesh)
+  categories = ses_scoring.score_detections(predictions["start"], predictions["end"], np.array(starts),
+                                            np.array(durations))
+  result = {"overall": ses_scoring.category_rates(categories), "anomalies": int(len(night)),
+            "days": len(backgrounds)}
+  for hour in EMBEDDING_HOURS:
+    result[f"{hour:02d}:00"] = ses_scoring.category_rates(categories[np.array(hours) == hour])
+  return result
+
+
+def fastica_comparison(config, predict, state, mesh) -> dict:
+  """FastICA on three dipoles against the network on dipole 0, on the same multi-dipole test days."""
+  from precursor_jax.data.synthetic_ses import multi_dipole_examples
+  recipe = builder_config(config, config.dataset.config).recipe
+  examples = multi_dipole_examples(recipe, config.eval.ica_days)
+  keys = jax.random.split(jax.random.key(config.seed), config.eval.ica_days)
+  detect = jax.jit(jax.vmap(lambda days, key: ses_scoring.detect_with_fastica(
+      days, key, **dict(config.detection))))
+  ica = jax.device_get(detect(jnp.asarray(examples["input"]), keys))
+  truth = (examples["ses_start"], examples["ses_duration"])
+  dipole0 = {"input": examples["input"][:, 0], "target": examples["input"][:, 0]}
+  network = predict_on(predict, state, dipole0, config.batch_size, mesh)
+  return {"days": int(config.eval.ica_days), "dipoles": int(examples["input"].shape[1]),
+          "fastica": ses_scoring.category_rates(ses_scoring.score_detections(
+              np.asarray(ica.start), np.asarray(ica.end), *truth)),
+          "network_dipole0": ses_scoring.category_rates(ses_scoring.score_detections(
+              network["start"], network["end"], *truth))}
 
 
 def time_inference(predict, state, arrays: Arrays, batch_size: int, mesh, repeats: int = 3) -> float:
@@ -225,10 +293,19 @@ def format_summary(config, summary: dict) -> str:
   rows = [("set", "days", "success", "near", "failure", "RMSPE %")]
   def row(name, s):
     return (name, str(s["count"]), f"{100 * s['success']:.1f}%", f"{100 * s['near_success']:.1f}%",
-            f"{100 * s['failure']:.1f}%", f"{s['rmspe']:.2f}")
+            f"{100 * s['failure']:.1f}%", "-" if np.isnan(s["rmspe"]) else f"{s['rmspe']:.2f}")
   rows.append(row(f"{config.dataset.config} test", summary["test"]))
   for name, s in summary["studies"].items():
     rows.append(row(name, s))
+  no_rmspe = lambda rates: {**rates, "rmspe": float("nan")}
+  if summary.get("embedded_anomaly", {}).get("overall"):
+    for key, rates in summary["embedded_anomaly"].items():
+      if isinstance(rates, dict):
+        rows.append(row(f"real anomaly at {key}", no_rmspe(rates)))
+  if "fastica_comparison" in summary:
+    comparison = summary["fastica_comparison"]
+    rows.append(row("multi-dipole: network", no_rmspe(comparison["network_dipole0"])))
+    rows.append(row(f"multi-dipole: FastICA x{comparison['dipoles']}", no_rmspe(comparison["fastica"])))
   widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
   lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
   lines.insert(1, "  ".join("-" * w for w in widths))
