@@ -128,7 +128,8 @@ def train_one(config: ml_collections.ConfigDict, workdir: pathlib.Path, splits, 
   writer = MetricWriter(workdir)
   schedule = loop.Schedule(total_steps=total_steps, steps_per_epoch=per_epoch,
                            log_every_steps=config.log_every_steps,
-                           checkpoint_every_steps=config.checkpoint_every_steps)
+                           checkpoint_every_steps=config.checkpoint_every_steps,
+                           eval_every_epochs=config.get("eval_every_epochs", 1))
   print(f"{config.model.name}: {sum(x.size for x in jax.tree.leaves(state.params)):,} parameters; "
         f"{len(train['history'])} training windows, {per_epoch} steps per epoch, {total_steps} steps",
         flush=True)

@@ -28,6 +28,7 @@ class Schedule:
   steps_per_epoch: int
   log_every_steps: int = 50
   checkpoint_every_steps: int = 500   # besides every epoch end: bounds the work lost to a kill
+  eval_every_epochs: int = 1          # the last epoch is always evaluated
 
 
 def run(*, state: TrainState, train_step: Callable, hparams: Hyperparams,
@@ -57,8 +58,9 @@ def run(*, state: TrainState, train_step: Callable, hparams: Hyperparams,
       timing = progress.update(done)
       writer.write(done, {**metrics, **timing}, prefix="train/")
       progress.print(done, done / schedule.steps_per_epoch, metrics, timing)
-    if epoch_end and evaluate is not None:
-      epoch = done // schedule.steps_per_epoch
+    epoch = done // schedule.steps_per_epoch
+    due = epoch % schedule.eval_every_epochs == 0 or done == schedule.total_steps
+    if epoch_end and due and evaluate is not None:
       results = evaluate(state, epoch)
       writer.write(done, results)
       record["history"].append({"epoch": epoch, "step": done, **to_python(results)})

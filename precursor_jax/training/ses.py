@@ -160,7 +160,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
   writer = MetricWriter(workdir)
   schedule = loop.Schedule(total_steps=total_steps, steps_per_epoch=per_epoch,
                            log_every_steps=config.log_every_steps,
-                           checkpoint_every_steps=config.checkpoint_every_steps)
+                           checkpoint_every_steps=config.checkpoint_every_steps,
+                           eval_every_epochs=config.get("eval_every_epochs", 1))
   start_time = time.time()
   state, record = loop.run(state=state, train_step=train_step, hparams=hparams, make_batch=make_batch,
                            schedule=schedule, writer=writer, checkpointer=checkpointer,
