@@ -43,7 +43,7 @@ from precursor_jax.data import synthetic_ses
 
 PAPER_DAYS = 709  # HKB 1999-2000 after the paper's data cleaning
 TRANSFER_DAYS = 357  # HKB 2001: 9,639 + 1,071 = 10,710 examples = 357 days x 30
-SMALL_DAYS = 120  # the laptop preset: ~10 s to build, enough days that 80 epochs do not overfit
+SMALL_DAYS = 200  # the laptop preset: ~15 s to build, enough days that the network does not overfit
 _HOMEPAGE = "https://doi.org/10.1109/TGRS.2023.3269053"
 _CITATION = """\
 @article{wang2023lstmses,
