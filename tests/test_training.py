@@ -239,3 +239,16 @@ def test_predict_split_covers_every_example_once():
   predict = parallel.data_parallel_apply(lambda state, batch: {"double": 2 * batch["x"][:, 0]}, mesh)
   out = loop.predict_split(predict, None, arrays, batch_size=8, mesh=mesh)
   np.testing.assert_array_equal(out["double"], 2 * np.arange(21))
+
+
+def test_evaluation_runs_every_n_epochs_and_after_the_last(tmp_path):
+  params, data = make_problem(n=16)
+  optimizer = state_lib.adam()
+  step = jax.jit(step_lib.make_train_step(linear_loss, optimizer))
+  schedule = loop.Schedule(total_steps=10, steps_per_epoch=2, log_every_steps=5, eval_every_epochs=2)
+  evaluated = []
+  _, record = loop.run(state=fresh_state(params, optimizer), train_step=step,
+                       hparams=state_lib.make_hyperparams(), make_batch=lambda s: data, schedule=schedule,
+                       writer=MetricWriter(tmp_path),
+                       evaluate=lambda state, epoch: evaluated.append(epoch) or {"x": 1.0})
+  assert evaluated == [2, 4, 5] and [h["epoch"] for h in record["history"]] == [2, 4, 5]

@@ -28,7 +28,7 @@ from precursor_jax import metrics as metric_fns
 from precursor_jax.data import batching, ett
 from precursor_jax.models.baselines import build_forecaster
 from precursor_jax.training import checkpoints, loop, parallel, state as state_lib, step as step_lib
-from precursor_jax.training.writer import MetricWriter, to_python, write_config
+from precursor_jax.training.writer import MetricWriter, to_python
 
 INPUT_KEYS = ("history", "history_time", "future_time")
 BATCH_KEYS = INPUT_KEYS + ("future",)
@@ -146,17 +146,10 @@ def train_one(config: ml_collections.ConfigDict, workdir: pathlib.Path, splits, 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> dict:
   """Trains config.repeats runs and writes summary.json / summary.txt with both protocols."""
-  workdir = pathlib.Path(workdir).expanduser().resolve()
-  workdir.mkdir(parents=True, exist_ok=True)
-  parallel.maybe_initialize_distributed()
-  if jax.process_index() == 0:
-    write_config(workdir, config)
-  mesh = parallel.make_mesh(config.get("num_devices"))
-  parallel.check_batch_size(config.batch_size, mesh)
-  parallel.check_batch_size(config.eval_batch_size, mesh)
+  workdir, mesh = loop.start_run(config, workdir, (config.batch_size, config.eval_batch_size))
   splits = load_splits(config)
-  print(f"devices: {mesh.size} x {jax.devices()[0].platform}; {config.dataset.path}: "
-        + ", ".join(f"{k} {len(v['history'])} windows" for k, v in splits.items()), flush=True)
+  print(f"{config.dataset.path}: " + ", ".join(f"{k} {len(v['history'])} windows"
+                                              for k, v in splits.items()), flush=True)
   runs = []
   for repeat in range(config.repeats):
     run_config = ml_collections.ConfigDict(config.to_dict())

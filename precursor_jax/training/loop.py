@@ -8,6 +8,7 @@ resumes where the checkpoint left off.
 from __future__ import annotations
 
 import dataclasses
+import pathlib
 from typing import Any, Callable, Mapping
 
 import jax
@@ -18,7 +19,23 @@ from precursor_jax.training import parallel
 from precursor_jax.training.checkpoints import Checkpointer
 from precursor_jax.training.state import Hyperparams, TrainState
 from precursor_jax.training.step import all_finite
-from precursor_jax.training.writer import MetricWriter, Progress, to_python
+from precursor_jax.training.writer import MetricWriter, Progress, to_python, write_config
+
+
+def start_run(config, workdir: str | pathlib.Path, batch_sizes: tuple[int, ...]):
+  """The common start of every task: joins a cluster if there is one, creates the workdir and writes
+  config.json there, builds the device mesh and checks that each of `batch_sizes` divides over it.
+  Returns (workdir as an absolute path, mesh)."""
+  workdir = pathlib.Path(workdir).expanduser().resolve()
+  workdir.mkdir(parents=True, exist_ok=True)
+  parallel.maybe_initialize_distributed()
+  if jax.process_index() == 0:
+    write_config(workdir, config)
+  mesh = parallel.make_mesh(config.get("num_devices"))
+  for batch_size in batch_sizes:
+    parallel.check_batch_size(batch_size, mesh)
+  print(f"devices: {mesh.size} x {jax.devices()[0].platform}; global batch {batch_sizes[0]}", flush=True)
+  return workdir, mesh
 
 
 @dataclasses.dataclass(frozen=True)

@@ -26,7 +26,7 @@ from precursor_jax.anomaly import ses as ses_scoring
 from precursor_jax.data import batching
 from precursor_jax.models.lstm_ae import SES_NETWORK_FAMILY, build_ses_model
 from precursor_jax.training import checkpoints, loop, parallel, state as state_lib, step as step_lib
-from precursor_jax.training.writer import MetricWriter, to_python, write_config
+from precursor_jax.training.writer import MetricWriter, to_python
 
 Arrays = dict[str, np.ndarray]
 MODEL_KEYS = ("input", "target")
@@ -116,14 +116,7 @@ def default_hyperparams(config: ml_collections.ConfigDict, steps_per_epoch: int)
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> dict:
   """Trains and evaluates an SES network; returns the summary that is also written to summary.json."""
-  workdir = pathlib.Path(workdir).expanduser().resolve()
-  workdir.mkdir(parents=True, exist_ok=True)
-  parallel.maybe_initialize_distributed()
-  if jax.process_index() == 0:
-    write_config(workdir, config)
-  mesh = parallel.make_mesh(config.get("num_devices"))
-  parallel.check_batch_size(config.batch_size, mesh)
-  print(f"devices: {mesh.size} x {jax.devices()[0].platform}; global batch {config.batch_size}", flush=True)
+  workdir, mesh = loop.start_run(config, workdir, (config.batch_size,))
 
   train = load_split(config, config.dataset.config, "train")
   test = load_split(config, config.dataset.config, "test")
