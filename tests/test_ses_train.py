@@ -11,37 +11,11 @@ import jax
 import numpy as np
 import pytest
 
-from precursor_jax import config_base
 from precursor_jax.training import checkpoints, ses
 
-TINY_NETWORK = dict(bidirectional_features=16, encoder_features=8, decoder_features=16)
 
-
-def tiny_config(data_dir, **changes):
-  """4 HKB days x 8 SES (29 train / 3 test days), a 16-unit LSTM-AE, batch 8 (one day per fake device)."""
-  config = config_base.ses_config("hkb", "small")
-  config.dataset.data_dir = str(data_dir)
-  config.dataset.num_days, config.dataset.repeats = 4, 8
-  config.model.lstm_ae.update(TINY_NETWORK)
-  config.batch_size = 8
-  config.num_epochs = 2
-  config.log_every_steps = 2
-  config.eval.train_examples = 8
-  config.eval.figure_examples = 2
-  config.eval.ica_days = 0
-  config.eval.embedded_anomalies = 0
-  for key, value in changes.items():
-    config[key] = value
-  return config
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-  return tmp_path_factory.mktemp("tfds")
-
-
-def test_a_run_writes_its_report(tmp_path, data_dir):
-  config = tiny_config(data_dir)
+def test_a_run_writes_its_report(tmp_path, ses_data_dir, tiny_ses_config):
+  config = tiny_ses_config(ses_data_dir)
   config.eval.studies = ("amp_10_small",)
   config.eval.ica_days = 3
   config.eval.embedded_anomalies, config.eval.embedding_days = 2, 2
@@ -67,11 +41,12 @@ def test_a_run_writes_its_report(tmp_path, data_dir):
   assert [h["epoch"] for h in summary["history"]] == [1, 2]
 
 
-def test_a_run_stopped_in_the_middle_resumes_to_the_same_parameters(tmp_path, data_dir):
-  ses.train_and_evaluate(tiny_config(data_dir), tmp_path / "whole")
-  assert ses.train_and_evaluate(tiny_config(data_dir, stop_after_step=4), tmp_path / "resumed") == {
-      "stopped_at_step": 4}
-  summary = ses.train_and_evaluate(tiny_config(data_dir), tmp_path / "resumed")
+def test_a_run_stopped_in_the_middle_resumes_to_the_same_parameters(tmp_path, ses_data_dir,
+                                                                    tiny_ses_config):
+  ses.train_and_evaluate(tiny_ses_config(ses_data_dir), tmp_path / "whole")
+  assert ses.train_and_evaluate(tiny_ses_config(ses_data_dir, stop_after_step=4),
+                                tmp_path / "resumed") == {"stopped_at_step": 4}
+  summary = ses.train_and_evaluate(tiny_ses_config(ses_data_dir), tmp_path / "resumed")
   assert [h["epoch"] for h in summary["history"]] == [1, 2]
   assert_same_final_parameters(tmp_path / "whole", tmp_path / "resumed")
 
@@ -88,22 +63,24 @@ def assert_same_final_parameters(first, second):
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
-def train_command(data_dir, workdir, epochs):
+def train_command(data_dir, workdir, epochs, network):
   return [sys.executable, "-m", "precursor_jax.train", "--config", "configs/ses_hkb.py",
           f"--workdir={workdir}", f"--config.dataset.data_dir={data_dir}", "--config.dataset.num_days=4",
           "--config.dataset.repeats=8", "--config.batch_size=8", f"--config.num_epochs={epochs}",
           "--config.checkpoint_every_steps=2", "--config.eval.train_examples=8",
-          *(f"--config.model.lstm_ae.{k}={v}" for k, v in TINY_NETWORK.items())]
+          *(f"--config.model.lstm_ae.{k}={v}" for k, v in network.items())]
 
 
 @pytest.mark.slow
-def test_the_command_killed_with_sigkill_resumes_to_the_same_parameters(tmp_path, data_dir):
+def test_the_command_killed_with_sigkill_resumes_to_the_same_parameters(tmp_path, ses_data_dir,
+                                                                         tiny_ses_network):
+  data_dir = ses_data_dir
   repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   env = dict(os.environ, JAX_PLATFORMS="cpu")
   epochs = 12  # 36 steps
-  subprocess.run(train_command(data_dir, tmp_path / "whole", epochs), cwd=repo, env=env, check=True,
+  subprocess.run(train_command(data_dir, tmp_path / "whole", epochs, tiny_ses_network), cwd=repo, env=env, check=True,
                  capture_output=True, timeout=600)
-  process = subprocess.Popen(train_command(data_dir, tmp_path / "killed", epochs), cwd=repo, env=env,
+  process = subprocess.Popen(train_command(data_dir, tmp_path / "killed", epochs, tiny_ses_network), cwd=repo, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   checkpoint_dir = tmp_path / "killed" / "checkpoints"
   deadline = time.time() + 600
@@ -116,14 +93,14 @@ def test_the_command_killed_with_sigkill_resumes_to_the_same_parameters(tmp_path
   process.send_signal(signal.SIGKILL)
   assert process.wait(timeout=60) == -signal.SIGKILL, "the run ended before it could be killed"
   assert not (tmp_path / "killed" / "summary.json").exists()
-  subprocess.run(train_command(data_dir, tmp_path / "killed", epochs), cwd=repo, env=env, check=True,
+  subprocess.run(train_command(data_dir, tmp_path / "killed", epochs, tiny_ses_network), cwd=repo, env=env, check=True,
                  capture_output=True, timeout=600)
   assert_same_final_parameters(tmp_path / "whole", tmp_path / "killed")
 
 
-def test_transfer_starts_from_another_runs_parameters(tmp_path, data_dir):
-  ses.train_and_evaluate(tiny_config(data_dir, num_epochs=1), tmp_path / "source")
-  config = tiny_config(data_dir, num_epochs=1, init_from=str(tmp_path / "source"))
+def test_transfer_starts_from_another_runs_parameters(tmp_path, ses_data_dir, tiny_ses_config):
+  ses.train_and_evaluate(tiny_ses_config(ses_data_dir, num_epochs=1), tmp_path / "source")
+  config = tiny_ses_config(ses_data_dir, num_epochs=1, init_from=str(tmp_path / "source"))
   config.dataset.config = "hkb_2001_small"
   ses.train_and_evaluate(config, tmp_path / "transfer")
   saved = json.loads((tmp_path / "transfer" / "config.json").read_text())
@@ -134,13 +111,14 @@ def test_transfer_starts_from_another_runs_parameters(tmp_path, data_dir):
   assert record["init_from"] == str(tmp_path / "source")
 
 
-def test_a_batch_that_does_not_divide_by_the_devices_stops_the_run(tmp_path, data_dir):
+def test_a_batch_that_does_not_divide_by_the_devices_stops_the_run(tmp_path, ses_data_dir,
+                                                                   tiny_ses_config):
   with pytest.raises(ValueError, match="does not divide by the 8 devices"):
-    ses.train_and_evaluate(tiny_config(data_dir, batch_size=12), tmp_path)
+    ses.train_and_evaluate(tiny_ses_config(ses_data_dir, batch_size=12), tmp_path)
 
 
-def test_an_unknown_network_is_a_clear_error(tmp_path, data_dir):
-  config = tiny_config(data_dir)
+def test_an_unknown_network_is_a_clear_error(tmp_path, ses_data_dir, tiny_ses_config):
+  config = tiny_ses_config(ses_data_dir)
   config.model.name = "resnet"
   with pytest.raises(ValueError, match="config.model.name='resnet'"):
     ses.train_and_evaluate(config, tmp_path)

@@ -95,7 +95,7 @@ def restore_or_initialize(checkpointer: Checkpointer, state: PyTree,
   transfer learning) > `state` as given (scratch). Returns (state, run record)."""
   if checkpointer.latest_step() is not None:
     state, record = checkpointer.restore(abstract_like(state))
-    print(f"resuming from step {int(state.step)} in {checkpointer.directory}", flush=True)
+    print(f"resuming from step {checkpointer.latest_step()} in {checkpointer.directory}", flush=True)
     return state, record
   if init_from:
     source = pathlib.Path(init_from).expanduser()

@@ -61,7 +61,8 @@ def run(*, state: TrainState, train_step: Callable, hparams: Hyperparams,
   """
   record = dict(record or {})
   record.setdefault("history", [])
-  start = int(jax.device_get(state.step))
+  # A stacked state (sweeps: one step counter per trial, all equal) resumes like a single one.
+  start = int(np.ravel(jax.device_get(state.step))[0])
   progress = Progress(schedule.total_steps, start)
   for step, batch in batching.prefetch(make_batch, range(start, schedule.total_steps)):
     state, metrics = train_step(state, batch, hparams)
