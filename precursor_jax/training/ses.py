@@ -4,7 +4,7 @@
 
   1. builds the tfds dataset if it is missing, reads the train and test splits into memory;
   2. creates (or restores from the workdir, or initialises from `config.init_from`) the train state;
-  3. trains data-parallel over every device, evaluating the test split after every epoch;
+  3. trains data-parallel over every device, evaluating the test split every `eval_every_epochs` epochs;
   4. evaluates the final model on the test split and the study sets (amplitude / duration sweeps), and writes
      summary.json, a summary table, and a figure of example detections.
 """
@@ -304,5 +304,6 @@ def format_summary(config, summary: dict) -> str:
   lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
   lines.insert(1, "  ".join("-" * w for w in widths))
   header = (f"SES detection with {config.model.name}: success rate {100 * summary['test']['success']:.1f}% "
-            f"on {summary['test']['count']} test days; inference {summary['inference_ms_per_day']:.3f} ms/day")
+            f"on {summary['test']['count']} test days; network + interval "
+            f"{summary['inference_ms_per_day']:.3f} ms/day (batch {config.batch_size})")
   return "\n".join([header, *lines])
