@@ -30,7 +30,7 @@ def tiny_build(tmp_path_factory):
 def test_paper_configs_are_all_there():
   configs = builder_lib.SesSynthetic.builder_configs
   for station in ("hkb", "mts", "ota"):
-    for name, days in ((station, 709), (f"{station}_small", 60)):
+    for name, days in ((station, 709), (f"{station}_small", 200)):
       recipe = configs[name].recipe
       assert (recipe.station, recipe.num_days, recipe.repeats) == (station, days, 30)
       assert recipe.amplitude_mv_km == (10.0, 15.0) and recipe.duration_min == (25.0, 30.0)

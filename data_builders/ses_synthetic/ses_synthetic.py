@@ -12,7 +12,7 @@ One example = one day of 0.1 Hz geoelectric field with one embedded SES; the fea
 The recipe of each config (precursor_jax.data.synthetic_ses.SesRecipe) is stored in the dataset's
 metadata.json, as are the rejected days of a user's background directory.
 
-Configs (each also as "<name>_small": 60 background days instead of the paper's 709):
+Configs (each also as "<name>_small": 200 background days instead of the paper's 709):
   hkb, mts, ota    station sets: 25-30 min, 10-15 mV/km, x30 draws per day, train/test 9:1
   small_ses        HKB retraining set: 10-15 min, 6-8 mV/km, x30, train/test 9:1
   amp_06 .. amp_30 HKB amplitude sweep (6, 8, 10, 15, 20, 25, 30 mV/km) at 25 min, one SES per
