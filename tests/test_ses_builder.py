@@ -44,10 +44,14 @@ def test_paper_configs_are_all_there():
   for minutes in range(10, 55, 5):
     recipe = configs[f"dur_{minutes:02d}_small"].recipe
     assert recipe.duration_min == (minutes, minutes) and recipe.amplitude_mv_km == (15.0, 15.0)
-  # Every set draws its own SESs; sets on the same station share the background days.
+  # Every set draws its own SESs; sets on the same station share the background days, except the
+  # transfer set, which stands for another year of days.
   seeds = [c.recipe.ses_seed for c in configs.values()]
   assert len(set(seeds)) == len(seeds)
-  assert len({c.recipe.seed for c in configs.values()}) == 1
+  transfer = {name for name in configs if name.startswith("hkb_2001")}
+  assert len({c.recipe.seed for name, c in configs.items() if name not in transfer}) == 1
+  assert {configs[name].recipe.seed for name in transfer} == {2001}
+  assert configs["hkb_2001"].recipe.num_days == builder_lib.TRANSFER_DAYS
 
 
 def test_features_shapes_dtypes_and_counts(tiny_build):
