@@ -21,7 +21,6 @@ from typing import Sequence
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
 
 from precursor_jax.data import batching
 from precursor_jax.training import checkpoints, loop, parallel, ses, state as state_lib, step as step_lib

@@ -20,6 +20,7 @@ import re
 import numpy as np
 
 from precursor_jax.anomaly.geometry import haversine_km
+from precursor_jax.data import point_series
 from precursor_jax.data.errors import DataFormatError
 
 BEIJING_UTC_OFFSET = np.timedelta64(8, "h")
@@ -146,11 +147,7 @@ def read_cenc_text(path: str | os.PathLike,
                    utc_offset: np.timedelta64 = BEIJING_UTC_OFFSET) -> Catalog:
   """The CENC-style list (Beijing time by default) as a Catalog in UTC, sorted by time."""
   path = pathlib.Path(path)
-  raw = path.read_bytes()
-  try:
-    text = raw.decode("utf-8-sig")
-  except UnicodeDecodeError:
-    text = raw.decode("gb18030")
+  text = point_series.read_chinese_text(path)
   cols: dict[str, list] = {k: [] for k in ("time", "latitude", "longitude", "depth_km", "magnitude",
                                            "magnitude_type", "place", "event_id", "event_type")}
   expected = "expected 'YYYY-MM-DD hh:mm:ss.s lat lon depth <type><magnitude> place'"

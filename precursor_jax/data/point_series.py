@@ -32,6 +32,15 @@ _GAUGE_FILE_RE = re.compile(r"^h?([1-4])(?:-(\d+(?:\.\d+)?))?$", re.IGNORECASE)
 GAUGE_CHANNELS = ("S1", "S2", "S3", "S4")
 
 
+def read_chinese_text(path: str | os.PathLike) -> str:
+  """A text file from Chinese observatory software: UTF-8 (with or without BOM), else GB18030."""
+  raw = pathlib.Path(path).read_bytes()
+  try:
+    return raw.decode("utf-8-sig")
+  except UnicodeDecodeError:
+    return raw.decode("gb18030")
+
+
 def _iso(stamp: str) -> str:
   """'2006110100' -> '2006-11-01T00:00' (a form numpy parses; it validates the fields)."""
   iso = f"{stamp[0:4]}-{stamp[4:6]}-{stamp[6:8]}"
@@ -96,11 +105,7 @@ def read_station_metadata(path: str | os.PathLike) -> dict[int, dict[str, Any]]:
   the gauge number taken from the file name (`h1-51.DAT` -> gauge 1). UTF-8 or GB18030.
   """
   path = pathlib.Path(path)
-  raw = path.read_bytes()
-  try:
-    text = raw.decode("utf-8-sig")
-  except UnicodeDecodeError:
-    text = raw.decode("gb18030")
+  text = read_chinese_text(path)
   rows: dict[int, dict[str, Any]] = {}
   for i, line in enumerate(text.splitlines()):
     tokens = line.split()
