@@ -295,7 +295,8 @@ def format_summary(config, summary: dict) -> str:
   if summary.get("embedded_anomaly", {}).get("overall"):
     for key, rates in summary["embedded_anomaly"].items():
       if isinstance(rates, dict):
-        rows.append(row(f"real anomaly at {key}", no_rmspe(rates)))
+        where = "all hours" if key == "overall" else f"at {key}"
+        rows.append(row(f"real anomaly, {where}", no_rmspe(rates)))
   if "fastica_comparison" in summary:
     comparison = summary["fastica_comparison"]
     rows.append(row("multi-dipole: network", no_rmspe(comparison["network_dipole0"])))
