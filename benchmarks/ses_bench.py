@@ -42,9 +42,11 @@ def median_seconds(fn, repeats: int) -> float:
   return float(np.median(times))
 
 
-def bench_network(name: str, preset: str, train_batch: int, inference_batch: int, repeats: int) -> dict:
+def bench_network(name: str, preset: str, train_batch: int, inference_batch: int, repeats: int,
+                  unroll: int) -> dict:
   config = config_base.ses_config("hkb", preset)
   config.model.name = name
+  config.model.lstm_ae.unroll = unroll
   model = ses.build_model(config)
   mesh = parallel.make_mesh()
   rng = np.random.default_rng(0)
@@ -82,6 +84,7 @@ def main() -> None:
   parser.add_argument("--train_batch", type=int, default=128)
   parser.add_argument("--inference_batch", type=int, default=512)
   parser.add_argument("--repeats", type=int, default=5)
+  parser.add_argument("--unroll", type=int, default=1, help="recurrent steps per scan iteration")
   args = parser.parse_args()
   devices = jax.devices()
   print(f"# SES throughput, {datetime.date.today()}, {len(devices)} x {devices[0].device_kind} "
@@ -91,7 +94,8 @@ def main() -> None:
         "| inference batch | network ms/day | network + interval ms/day |")
   print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
   for name in args.networks.split(","):
-    r = bench_network(name, args.preset, args.train_batch, args.inference_batch, args.repeats)
+    r = bench_network(name, args.preset, args.train_batch, args.inference_batch, args.repeats,
+                      args.unroll)
     print(f"| {r['network']} | {r['preset']} | {r['parameters']:,} | {r['train_batch']} | {r['step_s']:.3f} "
           f"| {r['days_per_s_train']:.0f} | {r['paper_100_epochs_min']:.0f} | {r['inference_batch']} "
           f"| {r['network_ms_per_day']:.3f} | {r['detect_ms_per_day']:.3f} |", flush=True)
