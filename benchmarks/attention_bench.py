@@ -27,7 +27,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pyraformer_step_bench import header, run_json  # noqa: E402
+from pyraformer_step_bench import header, run_json
 
 DEFAULT_LENGTHS = "168,336,672,1344,2688,5376,10752,16384"
 

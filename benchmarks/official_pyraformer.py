@@ -65,17 +65,17 @@ def import_official(repo: str):
   if not hasattr(torch.functional, "align_tensors"):
     torch.functional.align_tensors = None  # imported but never used by the official Layers.py
   sys.path.insert(0, os.path.abspath(repo))
-  import pyraformer.Pyraformer_LR as official  # noqa: E402
+  import pyraformer.Pyraformer_LR as official
 
   return official
 
 
 def random_batch(torch, args, generator):
   """history (B, L, C), history_time (B, L, 4), future (B, H, C), future_time (B, H, 4)."""
-  b, l, h, c = args.batch, args.history, args.horizon, args.channels
+  b, length, h, c = args.batch, args.history, args.horizon, args.channels
   return (
-    torch.randn(b, l, c, generator=generator),
-    torch.rand(b, l, 4, generator=generator) - 0.5,
+    torch.randn(b, length, c, generator=generator),
+    torch.rand(b, length, 4, generator=generator) - 0.5,
     torch.randn(b, h, c, generator=generator),
     torch.rand(b, h, 4, generator=generator) - 0.5,
   )

@@ -99,7 +99,7 @@ def header(title: str, args_line: str, load_before, load_after, extra: dict[str,
   lines = [
     f"## {title}",
     "",
-    f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}",
+    f"- date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M UTC}",
     f"- device: {cpu_model()}, {os.cpu_count()} logical CPUs; jax {jax.__version__} "
     f"({jax.default_backend()})",
     f"- command: `{args_line}`",

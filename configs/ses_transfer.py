@@ -15,8 +15,9 @@ from precursor_jax import config_base
 
 
 def get_config(arg: str = "small"):
-  config = config_base.ses_config(station="hkb", preset=arg,
-                                  dataset="hkb_2001" if arg == "paper" else "hkb_2001_small")
+  config = config_base.ses_config(
+    station="hkb", preset=arg, dataset="hkb_2001" if arg == "paper" else "hkb_2001_small"
+  )
   config.num_epochs = 24 if arg == "paper" else 6
   config.eval.studies = ()
   return config

@@ -3,38 +3,58 @@
 from __future__ import annotations
 
 import pathlib
-from typing import Mapping
+from collections.abc import Mapping
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from precursor_jax.anomaly.ses import CATEGORY_NAMES, score_detections  # noqa: E402
+from precursor_jax.anomaly.ses import CATEGORY_NAMES, score_detections
 
 SAMPLES_PER_HOUR = 360  # 0.1 Hz
 
 
-def ses_detections(path: pathlib.Path, arrays: Mapping[str, np.ndarray], outputs: np.ndarray,
-                   predictions: Mapping[str, np.ndarray], count: int = 4) -> None:
+def ses_detections(
+  path: pathlib.Path,
+  arrays: Mapping[str, np.ndarray],
+  outputs: np.ndarray,
+  predictions: Mapping[str, np.ndarray],
+  count: int = 4,
+) -> None:
   """Input, target and network output of `count` test days, true SES (grey) and detected interval (red)."""
   count = min(count, len(outputs))
   fig, axes = plt.subplots(count, 1, figsize=(11, 2.4 * count), sharex=True, squeeze=False)
   hours = np.arange(arrays["input"].shape[-1]) / SAMPLES_PER_HOUR
-  categories = score_detections(predictions["start"][:count], predictions["end"][:count],
-                                arrays["ses_start"][:count], arrays["ses_duration"][:count])
+  categories = score_detections(
+    predictions["start"][:count],
+    predictions["end"][:count],
+    arrays["ses_start"][:count],
+    arrays["ses_duration"][:count],
+  )
   for i, ax in enumerate(axes[:, 0]):
     ax.plot(hours, arrays["input"][i], lw=0.5, color="0.6", label="input (observed + SES)")
     ax.plot(hours, arrays["target"][i], lw=0.8, color="tab:blue", label="target (cleaned + SES)")
     ax.plot(hours, outputs[i], lw=0.8, color="tab:orange", label="network output")
     start, duration = arrays["ses_start"][i], arrays["ses_duration"][i]
-    ax.axvspan(start / SAMPLES_PER_HOUR, (start + duration) / SAMPLES_PER_HOUR, color="0.85", zorder=0)
-    ax.axvspan(predictions["start"][i] / SAMPLES_PER_HOUR, predictions["end"][i] / SAMPLES_PER_HOUR,
-               ymin=0.9, ymax=1.0, color="tab:red", alpha=0.7)
+    ax.axvspan(
+      start / SAMPLES_PER_HOUR, (start + duration) / SAMPLES_PER_HOUR, color="0.85", zorder=0
+    )
+    ax.axvspan(
+      predictions["start"][i] / SAMPLES_PER_HOUR,
+      predictions["end"][i] / SAMPLES_PER_HOUR,
+      ymin=0.9,
+      ymax=1.0,
+      color="tab:red",
+      alpha=0.7,
+    )
     ax.set_ylabel("mV/km")
-    ax.set_title(f"day {int(arrays['day_id'][i])}: SES {arrays['ses_amplitude'][i]:+.1f} mV/km, "
-                 f"{duration / 6:.0f} min -> {CATEGORY_NAMES[int(categories[i])]}", fontsize=9)
+    ax.set_title(
+      f"day {int(arrays['day_id'][i])}: SES {arrays['ses_amplitude'][i]:+.1f} mV/km, "
+      f"{duration / 6:.0f} min -> {CATEGORY_NAMES[int(categories[i])]}",
+      fontsize=9,
+    )
   axes[0, 0].legend(loc="upper right", fontsize=7)
   axes[-1, 0].set_xlabel("hour of day")
   fig.tight_layout()
@@ -50,10 +70,15 @@ def ses_sweeps(path: pathlib.Path, studies: Mapping[str, Mapping[str, float]]) -
     groups[key].append((scores[key], scores["success"], scores["count"]))
   panels = [(k, sorted(v)) for k, v in groups.items() if v]
   fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.5), squeeze=False)
-  for ax, (key, points) in zip(axes[0], panels):
-    x, rate, count = (np.array(c) for c in zip(*points))
-    ax.bar(x, rate * count, width=0.6 * np.min(np.diff(x)) if len(x) > 1 else 1, color="0.7",
-           label="detected")
+  for ax, (key, points) in zip(axes[0], panels, strict=True):
+    x, rate, count = (np.array(c) for c in zip(*points, strict=True))
+    ax.bar(
+      x,
+      rate * count,
+      width=0.6 * np.min(np.diff(x)) if len(x) > 1 else 1,
+      color="0.7",
+      label="detected",
+    )
     ax2 = ax.twinx()
     ax2.plot(x, 100 * rate, "o-", color="tab:red")
     ax2.set_ylim(0, 105)

@@ -16,14 +16,16 @@ from __future__ import annotations
 import itertools
 import json
 import pathlib
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 
 from precursor_jax.data import batching
-from precursor_jax.training import checkpoints, loop, parallel, ses, state as state_lib, step as step_lib
+from precursor_jax.training import checkpoints, loop, parallel, ses
+from precursor_jax.training import state as state_lib
+from precursor_jax.training import step as step_lib
 from precursor_jax.training.writer import MetricWriter, to_python
 
 SWEEPABLE = ("learning_rate", "lr_decay", "weight_penalty", "bias_penalty", "seed")
@@ -35,7 +37,9 @@ def parse_sweep(specs: Sequence[str]) -> dict[str, list[float]]:
   for spec in specs:
     name, _, values = spec.partition("=")
     if name not in SWEEPABLE or not values:
-      raise ValueError(f"--sweep {spec!r}: expected NAME=v1,v2,... with NAME one of {', '.join(SWEEPABLE)}")
+      raise ValueError(
+        f"--sweep {spec!r}: expected NAME=v1,v2,... with NAME one of {', '.join(SWEEPABLE)}"
+      )
     try:
       grid[name] = [int(v) if name == "seed" else float(v) for v in values.split(",")]
     except ValueError:
@@ -47,15 +51,19 @@ def trials(config: ml_collections.ConfigDict, grid: dict[str, list[float]]) -> l
   """Every combination of the grid, filled in with the config's values for the fields not swept."""
   names = list(grid)
   base = {name: config[name] for name in SWEEPABLE}
-  return [dict(base, **dict(zip(names, values))) for values in itertools.product(*grid.values())]
+  return [
+    dict(base, **dict(zip(names, values, strict=True)))
+    for values in itertools.product(*grid.values())
+  ]
 
 
 def stack(trees: Sequence) -> object:
   return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
 
 
-def train_sweep(config: ml_collections.ConfigDict, grid: dict[str, list[float]],
-                workdir: str | pathlib.Path) -> dict:
+def train_sweep(
+  config: ml_collections.ConfigDict, grid: dict[str, list[float]], workdir: str | pathlib.Path
+) -> dict:
   """Trains every trial of `grid` together and returns (and writes) the ranked results."""
   trial_list = trials(config, grid)
   workdir, mesh = loop.start_run(config, workdir, (config.batch_size,))
@@ -72,9 +80,18 @@ def train_sweep(config: ml_collections.ConfigDict, grid: dict[str, list[float]],
     return state_lib.create_train_state(model.init(init_key, dummy)["params"], optimizer, rng_key)
 
   states = parallel.replicate(stack([fresh_state(int(t["seed"])) for t in trial_list]), mesh)
-  hparams = stack([state_lib.make_hyperparams(
-      learning_rate=t["learning_rate"], lr_decay=t["lr_decay"], steps_per_epoch=per_epoch,
-      weight_penalty=t["weight_penalty"], bias_penalty=t["bias_penalty"]) for t in trial_list])
+  hparams = stack(
+    [
+      state_lib.make_hyperparams(
+        learning_rate=t["learning_rate"],
+        lr_decay=t["lr_decay"],
+        steps_per_epoch=per_epoch,
+        weight_penalty=t["weight_penalty"],
+        bias_penalty=t["bias_penalty"],
+      )
+      for t in trial_list
+    ]
+  )
   checkpointer = checkpoints.Checkpointer(workdir / "checkpoints")
   states, record = checkpoints.restore_or_initialize(checkpointer, states)
   record.setdefault("trials", trial_list)
@@ -82,33 +99,54 @@ def train_sweep(config: ml_collections.ConfigDict, grid: dict[str, list[float]],
   train_step = parallel.data_parallel(jax.vmap(step, in_axes=(0, None, 0)), mesh)
   # Outputs (batch, trial): the batch axis stays first, where the mesh splits it.
   predict = parallel.data_parallel_apply(
-      jax.vmap(ses.make_predict_fn(model, dict(config.detection)), in_axes=(0, None), out_axes=1), mesh)
+    jax.vmap(ses.make_predict_fn(model, dict(config.detection)), in_axes=(0, None), out_axes=1),
+    mesh,
+  )
 
   def evaluate(states, epoch):
     del epoch
     per_trial = ses.predict_on(predict, states, test, config.batch_size, mesh)
-    scores = [ses.score_split({k: v[:, i] for k, v in per_trial.items()}, test)
-              for i in range(len(trial_list))]
+    scores = [
+      ses.score_split({k: v[:, i] for k, v in per_trial.items()}, test)
+      for i in range(len(trial_list))
+    ]
     return {f"test/{key}": [s[key] for s in scores] for key in ("success", "near_success", "rmspe")}
 
-  print(f"sweep of {len(trial_list)} trials x {total_steps} steps on {len(train['input'])} training days",
-        flush=True)
+  print(
+    f"sweep of {len(trial_list)} trials x {total_steps} steps on {len(train['input'])} training days",
+    flush=True,
+  )
   states, record = loop.run(
-      state=states, train_step=train_step, hparams=hparams,
-      make_batch=loop.sharded_train_batches({k: train[k] for k in ses.MODEL_KEYS}, config.batch_size,
-                                            config.seed, mesh),
-      schedule=loop.Schedule(total_steps=total_steps, steps_per_epoch=per_epoch,
-                             log_every_steps=config.log_every_steps,
-                             checkpoint_every_steps=config.checkpoint_every_steps,
-                             eval_every_epochs=config.get("eval_every_epochs", 1)),
-      writer=MetricWriter(workdir), checkpointer=checkpointer, evaluate=evaluate, record=record,
-      stop_after_step=config.get("stop_after_step"))
+    state=states,
+    train_step=train_step,
+    hparams=hparams,
+    make_batch=loop.sharded_train_batches(
+      {k: train[k] for k in ses.MODEL_KEYS}, config.batch_size, config.seed, mesh
+    ),
+    schedule=loop.Schedule(
+      total_steps=total_steps,
+      steps_per_epoch=per_epoch,
+      log_every_steps=config.log_every_steps,
+      checkpoint_every_steps=config.checkpoint_every_steps,
+      eval_every_epochs=config.get("eval_every_epochs", 1),
+    ),
+    writer=MetricWriter(workdir),
+    checkpointer=checkpointer,
+    evaluate=evaluate,
+    record=record,
+    stop_after_step=config.get("stop_after_step"),
+  )
   checkpointer.close()
   if int(states.step[0]) < total_steps:
     return {"stopped_at_step": int(states.step[0])}
   final = record["history"][-1]
-  results = sorted(({**t, "test_success": final["test/success"][i], "test_rmspe": final["test/rmspe"][i]}
-                    for i, t in enumerate(trial_list)), key=lambda r: -r["test_success"])
+  results = sorted(
+    (
+      {**t, "test_success": final["test/success"][i], "test_rmspe": final["test/rmspe"][i]}
+      for i, t in enumerate(trial_list)
+    ),
+    key=lambda r: -r["test_success"],
+  )
   table = format_results(results)
   print(table, flush=True)
   if jax.process_index() == 0:
@@ -118,16 +156,22 @@ def train_sweep(config: ml_collections.ConfigDict, grid: dict[str, list[float]],
 
 
 def format_results(results: list[dict]) -> str:
-  lines = ["| " + " | ".join(SWEEPABLE) + " | test success | test RMSPE % |",
-           "|" + "---|" * (len(SWEEPABLE) + 2)]
+  lines = [
+    "| " + " | ".join(SWEEPABLE) + " | test success | test RMSPE % |",
+    "|" + "---|" * (len(SWEEPABLE) + 2),
+  ]
   for r in results:
-    lines.append("| " + " | ".join(f"{r[k]:g}" for k in SWEEPABLE)
-                 + f" | {100 * r['test_success']:.1f}% | {r['test_rmspe']:.2f} |")
+    lines.append(
+      "| "
+      + " | ".join(f"{r[k]:g}" for k in SWEEPABLE)
+      + f" | {100 * r['test_success']:.1f}% | {r['test_rmspe']:.2f} |"
+    )
   return "\n".join(lines)
 
 
 def main(argv) -> None:
   from absl import flags, logging
+
   if len(argv) > 1:
     raise ValueError(f"unexpected arguments: {argv[1:]}")
   if not flags.FLAGS["verbosity"].present:
@@ -142,8 +186,13 @@ def main(argv) -> None:
 if __name__ == "__main__":
   from absl import app, flags
   from ml_collections import config_flags
-  _CONFIG = config_flags.DEFINE_config_file("config", None, "SES experiment config file.", lock_config=True)
+
+  _CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "SES experiment config file.", lock_config=True
+  )
   _WORKDIR = flags.DEFINE_string("workdir", None, "Sweep directory (resumable).")
-  _SWEEP = flags.DEFINE_multi_string("sweep", None, "NAME=v1,v2,... (repeatable); NAME in " + ", ".join(SWEEPABLE))
+  _SWEEP = flags.DEFINE_multi_string(
+    "sweep", None, "NAME=v1,v2,... (repeatable); NAME in " + ", ".join(SWEEPABLE)
+  )
   flags.mark_flags_as_required(["config"])
   app.run(main)

@@ -13,11 +13,15 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py[:arg]).",
-                                          lock_config=True)
-_WORKDIR = flags.DEFINE_string("workdir", None,
-                               "Run directory (checkpoints, metrics, figures); a rerun resumes. "
-                               "Default: ~/.cache/precursor_jax/workdirs/<config name>[_<arg>].")
+_CONFIG = config_flags.DEFINE_config_file(
+  "config", None, "Experiment config file (configs/*.py[:arg]).", lock_config=True
+)
+_WORKDIR = flags.DEFINE_string(
+  "workdir",
+  None,
+  "Run directory (checkpoints, metrics, figures); a rerun resumes. "
+  "Default: ~/.cache/precursor_jax/workdirs/<config name>[_<arg>].",
+)
 flags.mark_flags_as_required(["config"])
 
 

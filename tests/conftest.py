@@ -2,13 +2,14 @@
 
 Must run before JAX creates its backends, so it sits at the top of conftest.
 """
+
 import os
 import pathlib
 
 os.environ.setdefault("JAX_NUMPY_RANK_PROMOTION", "raise")
 
-import jax  # noqa: E402
-import pytest  # noqa: E402
+import jax
+import pytest
 
 jax.config.update("jax_num_cpu_devices", 8)
 
@@ -67,4 +68,5 @@ def tiny_ses_config():
     for key, value in changes.items():
       config[key] = value
     return config
+
   return make

@@ -1,4 +1,5 @@
 """Cleaning filters: Savitzky-Golay and moving average against slow NumPy oracles."""
+
 import numpy as np
 import pytest
 
@@ -12,7 +13,7 @@ def savgol_oracle(x, window, order):
   out = np.empty_like(x)
   t = np.arange(window)
   for i in range(half, len(x) - half):
-    coeffs = np.polyfit(t, x[i - half:i + half + 1], order)
+    coeffs = np.polyfit(t, x[i - half : i + half + 1], order)
     out[i] = np.polyval(coeffs, half)
   first = np.polyfit(t, x[:window], order)
   last = np.polyfit(t, x[-window:], order)
@@ -23,27 +24,29 @@ def savgol_oracle(x, window, order):
 
 def moving_average_oracle(x, window):
   half = window // 2
-  return np.array([x[max(0, i - half):i + half + 1].mean() for i in range(len(x))])
+  return np.array([x[max(0, i - half) : i + half + 1].mean() for i in range(len(x))])
 
 
 @pytest.mark.parametrize("window,order", [(5, 2), (31, 2), (61, 3), (61, 4), (11, 0)])
 def test_savgol_matches_polynomial_fit_oracle(window, order):
   x = np.random.default_rng(window * 10 + order).normal(size=400).cumsum()
-  np.testing.assert_allclose(filters.savgol_smooth(x, window, order),
-                             savgol_oracle(x, window, order), rtol=0, atol=1e-8)
+  np.testing.assert_allclose(
+    filters.savgol_smooth(x, window, order), savgol_oracle(x, window, order), rtol=0, atol=1e-8
+  )
 
 
 @pytest.mark.parametrize("window", [1, 3, 31, 61])
 def test_moving_average_matches_loop_oracle(window):
   x = np.random.default_rng(window).normal(size=300)
-  np.testing.assert_allclose(filters.moving_average(x, window), moving_average_oracle(x, window),
-                             rtol=0, atol=1e-12)
+  np.testing.assert_allclose(
+    filters.moving_average(x, window), moving_average_oracle(x, window), rtol=0, atol=1e-12
+  )
 
 
 def test_filters_work_along_last_axis_of_a_batch():
   x = np.random.default_rng(0).normal(size=(3, 500))
   batch = filters.clean_day(x)
-  for row, out in zip(x, batch):
+  for row, out in zip(x, batch, strict=True):
     np.testing.assert_allclose(out, filters.clean_day(row), atol=1e-12)
 
 
@@ -91,10 +94,10 @@ def test_default_cleaning_meets_the_papers_criterion_on_hkb_days():
 def test_default_cleaning_leaves_hkb_daytime_bumps_well_below_an_ses():
   """The slow residue of the train noise must be small against the smallest 10 mV/km SES."""
   days = np.stack([geoelectric.synthetic_day("hkb", d) for d in range(12)])
-  daytime = filters.clean_day(days)[:, 7 * 360:23 * 360]
+  daytime = filters.clean_day(days)[:, 7 * 360 : 23 * 360]
   bumps = daytime - np.median(daytime, axis=1, keepdims=True)
   assert np.all(np.std(bumps, axis=1) < 0.3 * 10.0)
-  raw = days[:, 7 * 360:23 * 360]
+  raw = days[:, 7 * 360 : 23 * 360]
   assert np.all(np.std(raw - np.median(raw, axis=1, keepdims=True), axis=1) > 5.0)
 
 

@@ -11,12 +11,23 @@ from precursor_jax.training import checkpoints, forecast
 
 
 def tiny_config(test_data_dir, model="pyraformer"):
-  config = config_base.forecast_config(model=model, horizon=168,
-                                       path=str(test_data_dir / "ett" / "ETTh1_head720.csv"))
+  config = config_base.forecast_config(
+    model=model, horizon=168, path=str(test_data_dir / "ett" / "ETTh1_head720.csv")
+  )
   config.dataset.history, config.dataset.horizon = 24, 12
   config.dataset.borders = (480, 600, 720)
-  config.model.pyraformer.update(dict(d_model=16, d_inner=16, n_heads=2, d_k=8, d_v=8, n_layers=2,
-                                      window_sizes=(2, 2), d_bottleneck=8))
+  config.model.pyraformer.update(
+    dict(
+      d_model=16,
+      d_inner=16,
+      n_heads=2,
+      d_k=8,
+      d_v=8,
+      n_layers=2,
+      window_sizes=(2, 2),
+      d_bottleneck=8,
+    )
+  )
   config.model.lstm.update(dict(hidden=16))
   config.batch_size, config.eval_batch_size = 32, 32
   config.num_epochs = 2
@@ -41,9 +52,11 @@ def test_forecast_training_reports_both_protocols(tmp_path, test_data_dir):
 
 
 def test_protocols_pick_epochs_by_test_and_by_validation():
-  history = [{"epoch": 1, "val/mse": 0.5, "test/mse": 0.9, "test/mae": 1, "test/rmse": 1, "test/smape": 1},
-             {"epoch": 2, "val/mse": 0.4, "test/mse": 0.8, "test/mae": 2, "test/rmse": 2, "test/smape": 2},
-             {"epoch": 3, "val/mse": 0.6, "test/mse": 0.7, "test/mae": 3, "test/rmse": 3, "test/smape": 3}]
+  history = [
+    {"epoch": 1, "val/mse": 0.5, "test/mse": 0.9, "test/mae": 1, "test/rmse": 1, "test/smape": 1},
+    {"epoch": 2, "val/mse": 0.4, "test/mse": 0.8, "test/mae": 2, "test/rmse": 2, "test/smape": 2},
+    {"epoch": 3, "val/mse": 0.6, "test/mse": 0.7, "test/mae": 3, "test/rmse": 3, "test/smape": 3},
+  ]
   chosen = forecast.protocols(history)
   assert chosen["paper"]["epoch"] == 3 and chosen["honest"]["epoch"] == 2
   assert chosen["honest"]["mae"] == 2
@@ -62,7 +75,7 @@ def test_a_stopped_forecast_run_resumes_to_the_same_parameters(tmp_path, test_da
   whole, resumed = restore(tmp_path / "whole"), restore(tmp_path / "resumed")
   assert whole.latest_step() == resumed.latest_step()
   (a, _), (b, _) = whole.restore_as_stored(), resumed.restore_as_stored()
-  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
   whole.close()
   resumed.close()

@@ -1,4 +1,5 @@
 """Geoelectric days: the synthetic background model, the day-file reader and the EDL (MT) reader."""
+
 import datetime
 import struct
 
@@ -45,12 +46,15 @@ def impedance_by_finite_differences(freq, resistivities, thicknesses, dz=2.0):
   return -1j * omega * ge.MU0 * e[0] / de_dz
 
 
-@pytest.mark.parametrize("freq,resistivities,thicknesses", [
+@pytest.mark.parametrize(
+  "freq,resistivities,thicknesses",
+  [
     (1.0, (100.0, 10.0), (3_000.0,)),
     (0.5, (300.0, 30.0, 3.0), (4_000.0, 2_000.0)),
     (0.2, (10.0, 100.0), (2_000.0,)),
     (0.05, (30.0,), ()),
-])
+  ],
+)
 def test_layered_impedance_matches_finite_difference_solution(freq, resistivities, thicknesses):
   z = ge.layered_impedance(np.array([freq]), resistivities, thicknesses)[0]
   oracle = impedance_by_finite_differences(freq, resistivities, thicknesses)
@@ -65,8 +69,9 @@ def test_half_space_impedance_is_the_textbook_formula():
   np.testing.assert_allclose(np.degrees(np.angle(z[1:])), 45.0)
   np.testing.assert_allclose(ge.apparent_resistivity(f[1:], z[1:]), 250.0)
   # Splitting the half-space into equal layers changes nothing.
-  np.testing.assert_allclose(ge.layered_impedance(f, (250.0, 250.0, 250.0), (1e3, 5e4)), z,
-                             rtol=1e-12)
+  np.testing.assert_allclose(
+    ge.layered_impedance(f, (250.0, 250.0, 250.0), (1e3, 5e4)), z, rtol=1e-12
+  )
 
 
 def test_two_layer_apparent_resistivity_tends_to_each_layer():
@@ -78,9 +83,19 @@ def test_two_layer_apparent_resistivity_tends_to_each_layer():
 
 def test_induced_field_of_a_sinusoid_has_half_space_amplitude_and_45_degree_lead():
   station = ge.StationModel(
-      name="t", code=9, resistivities_ohm_m=(100.0,), thicknesses_m=(), dipole_azimuth_deg=0.0,
-      dc_offset_mv_km=0, dc_offset_spread_mv_km=0, tide_mv_km=(0, 0, 0, 0),
-      drift_rate_mv_km_day=0, drift_walk_mv_km=0, white_noise_mv_km=0, train=ge.TrainNoise())
+    name="t",
+    code=9,
+    resistivities_ohm_m=(100.0,),
+    thicknesses_m=(),
+    dipole_azimuth_deg=0.0,
+    dc_offset_mv_km=0,
+    dc_offset_spread_mv_km=0,
+    tide_mv_km=(0, 0, 0, 0),
+    drift_rate_mv_km_day=0,
+    drift_walk_mv_km=0,
+    white_noise_mv_km=0,
+    train=ge.TrainNoise(),
+  )
   n = 2 * N
   cycles = 200
   f = cycles / (n * ge.SAMPLE_INTERVAL_S)
@@ -129,8 +144,13 @@ def test_synthetic_day_is_a_pure_function_of_its_key():
 
 
 def test_day_offset_sits_far_from_zero_as_documented():
-  offsets = np.array([ge.synthetic_day_components(s, d)["offset"][0]
-                      for s in ("hkb", "mts", "ota") for d in range(10)])
+  offsets = np.array(
+    [
+      ge.synthetic_day_components(s, d)["offset"][0]
+      for s in ("hkb", "mts", "ota")
+      for d in range(10)
+    ]
+  )
   assert np.all(np.abs(offsets) > 30.0)
   hkb = offsets[:10]
   assert abs(hkb.mean() - ge.STATIONS["hkb"].dc_offset_mv_km) < 3 * 15.0 / np.sqrt(10)
@@ -155,8 +175,8 @@ def test_train_noise_is_absent_at_night_and_strongest_at_hkb():
   stds = {}
   for name in ("hkb", "mts", "ota"):
     trains = np.stack([ge.synthetic_day_components(name, d)["train"] for d in range(10)])
-    assert np.all(trains[:, :6 * HOUR] == 0), name  # nothing before 06:00
-    daytime = trains[:, 8 * HOUR:22 * HOUR]
+    assert np.all(trains[:, : 6 * HOUR] == 0), name  # nothing before 06:00
+    daytime = trains[:, 8 * HOUR : 22 * HOUR]
     assert np.mean(daytime != 0) > 0.99, name
     stds[name] = daytime.std()
   assert stds["hkb"] > 2 * stds["mts"] > 2 * stds["ota"] > 0
@@ -167,20 +187,22 @@ def test_hkb_hides_an_ses_by_day_and_shows_it_at_night():
   percentile) by less than half of a 10 mV/km SES; by day the HKB noise spreads by more than it."""
 
   def spread(x):
-    windows = x[:len(x) // 150 * 150].reshape(-1, 150)
+    windows = x[: len(x) // 150 * 150].reshape(-1, 150)
     return np.percentile(windows, 90, axis=1) - np.percentile(windows, 10, axis=1)
 
   for d in range(5):
     day = ge.synthetic_day("hkb", d)
-    assert spread(day[1 * HOUR:5 * HOUR]).max() < 10.0 / 2
-    assert np.median(spread(day[8 * HOUR:22 * HOUR])) > 10.0
-    assert np.median(spread(ge.synthetic_day("ota", d)[8 * HOUR:22 * HOUR])) < 10.0 / 2
+    assert spread(day[1 * HOUR : 5 * HOUR]).max() < 10.0 / 2
+    assert np.median(spread(day[8 * HOUR : 22 * HOUR])) > 10.0
+    assert np.median(spread(ge.synthetic_day("ota", d)[8 * HOUR : 22 * HOUR])) < 10.0 / 2
 
 
 def test_storms_happen_at_about_the_documented_rate():
   model = ge.GeomagneticModel()
-  steps = [np.abs(np.diff(ge.geomagnetic_variation(np.random.default_rng([0, 0, d]), model)[0]))
-           .max() for d in range(300)]
+  steps = [
+    np.abs(np.diff(ge.geomagnetic_variation(np.random.default_rng([0, 0, d]), model)[0])).max()
+    for d in range(300)
+  ]
   rate = np.mean(np.array(steps) > 5.0)  # an SSC jumps by >= 10 nT within minutes
   assert 0.01 < rate < 0.09
 
@@ -241,8 +263,9 @@ def test_directory_loader_skips_bad_days_with_reasons(tmp_path):
   (tmp_path / "notes.txt").write_text("not a day\n")
   records = ge.load_day_directory(tmp_path)
   assert records.days.shape == (3, N)
-  np.testing.assert_array_equal(records.dates, np.array(
-      ["1999-01-01", "1999-01-02", "1999-01-03"], dtype="datetime64[D]"))
+  np.testing.assert_array_equal(
+    records.dates, np.array(["1999-01-01", "1999-01-02", "1999-01-03"], dtype="datetime64[D]")
+  )
   np.testing.assert_allclose(records.days[0], ge.synthetic_day("mts", 1), atol=5e-7)
   reasons = dict(records.rejected)
   assert "sample" in reasons["19990104.txt"] and "13:53:20" in reasons["19990104.txt"]
@@ -281,15 +304,17 @@ def read_float64_miniseed(path):
   data = path.read_bytes()
   starts, chunks = [], []
   for offset in range(0, len(data), 4096):
-    record = data[offset:offset + 4096]
+    record = data[offset : offset + 4096]
     year, doy, hour, minute, sec, _, frac = struct.unpack(">HHBBBBH", record[20:30])
-    count, = struct.unpack(">H", record[30:32])
+    (count,) = struct.unpack(">H", record[30:32])
     data_offset, blockette = struct.unpack(">HH", record[44:48])
-    assert struct.unpack(">H", record[blockette:blockette + 2])[0] == 1000
+    assert struct.unpack(">H", record[blockette : blockette + 2])[0] == 1000
     assert record[blockette + 4] == 5  # IEEE float64
-    starts.append(datetime.datetime(year, 1, 1, hour, minute, sec, frac * 100)
-                  + datetime.timedelta(days=doy - 1))
-    chunks.append(np.frombuffer(record[data_offset:data_offset + 8 * count], ">f8"))
+    starts.append(
+      datetime.datetime(year, 1, 1, hour, minute, sec, frac * 100)
+      + datetime.timedelta(days=doy - 1)
+    )
+    chunks.append(np.frombuffer(record[data_offset : data_offset + 8 * count], ">f8"))
   return np.datetime64(starts[0], "ms"), np.concatenate(chunks)
 
 
@@ -316,9 +341,10 @@ def test_edl_units_and_rotation_match_mtpy_reference(mt_slice):
   ex, ey = ge.rotate_horizontal(segment.values[:, 0], segment.values[:, 1], 8.2)
   for channel, ours in (("ex", ex), ("ey", ey)):
     start, reference = read_float64_miniseed(
-        mt_slice / f"BP02_20130513_microvoltpermeter_records00-15.{channel}.mseed")
+      mt_slice / f"BP02_20130513_microvoltpermeter_records00-15.{channel}.mseed"
+    )
     assert start == segment.start
-    np.testing.assert_allclose(ours, reference[:len(ours)], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(ours, reference[: len(ours)], rtol=0, atol=1e-9)
 
 
 def test_edl_decimation_to_0p1_hz_on_whole_10_s_times(mt_slice):
@@ -332,7 +358,7 @@ def test_edl_decimation_to_0p1_hz_on_whole_10_s_times(mt_slice):
   raw = ge.read_edl_ascii(mt_slice)[1].values[20:]  # from 02:17:20
   for c in range(2):
     ours = np.convolve(series.values[:, c], np.ones(13) / 13, mode="valid")
-    ref = np.convolve(raw[:, c], np.ones(1300) / 1300, mode="valid")[::100][:len(ours)]
+    ref = np.convolve(raw[:, c], np.ones(1300) / 1300, mode="valid")[::100][: len(ours)]
     assert np.sqrt(np.mean((ours - ref) ** 2)) < 0.1 * raw[:, c].std()
 
 
@@ -341,8 +367,9 @@ def test_decimation_keeps_slow_waves_and_removes_aliases():
   t = np.arange(36_000) / rate
   slow = 3.0 * np.sin(2 * np.pi * 0.01 * t)
   fast = 5.0 * np.sin(2 * np.pi * 0.7 * t) + 2.0 * np.sin(2 * np.pi * 0.1 * t)  # alias to 0
-  segment = ge.EdlSegment(np.datetime64("2020-01-01T00:00:00.000"), rate,
-                          (slow + fast)[:, None], ("EX",), ("synthetic",))
+  segment = ge.EdlSegment(
+    np.datetime64("2020-01-01T00:00:00.000"), rate, (slow + fast)[:, None], ("EX",), ("synthetic",)
+  )
   out = ge.decimate_segment(segment)
   expected = 3.0 * np.sin(2 * np.pi * 0.01 * np.arange(len(out)) * 10.0)
   inner = slice(10, -10)  # away from the filter's ends
@@ -380,7 +407,8 @@ def test_whole_mt_record_decodes_against_mtpy(shared_data_dir):
   assert [len(s.values) for s in segments] == [70, 97_020]
   ex, _ = ge.rotate_horizontal(segments[1].values[:, 0], segments[1].values[:, 1], 8.2)
   start, reference = read_float64_miniseed(
-      folder / "miniseed" / "BP02_1day_20130513_1_microvoltpermeter.ex.mseed")
+    folder / "miniseed" / "BP02_1day_20130513_1_microvoltpermeter.ex.mseed"
+  )
   assert start == segments[1].start
   np.testing.assert_allclose(ex, reference, rtol=0, atol=1e-9)
   series = ge.read_edl_timeseries(folder / "BP02_ascii_10Hz", declination_deg=8.2)

@@ -1,4 +1,5 @@
 """Dobrovolsky radius, great-circle distance, preparation-zone membership, storm-day screening."""
+
 import numpy as np
 import pytest
 
@@ -19,9 +20,9 @@ def unit_vector(lat, lon):
 
 def test_dobrovolsky_radius_hand_values():
   # The seed paper: Ms 7.0 -> 1,023.29 km.
-  assert geometry.dobrovolsky_radius_km(7.0) == pytest.approx(10 ** 3.01)
+  assert geometry.dobrovolsky_radius_km(7.0) == pytest.approx(10**3.01)
   assert geometry.dobrovolsky_radius_km(7.0) == pytest.approx(1023.29, abs=0.01)
-  np.testing.assert_allclose(geometry.dobrovolsky_radius_km([5.0, 6.0]), [10 ** 2.15, 10 ** 2.58])
+  np.testing.assert_allclose(geometry.dobrovolsky_radius_km([5.0, 6.0]), [10**2.15, 10**2.58])
 
 
 def test_haversine_hand_values():
@@ -35,11 +36,13 @@ def test_haversine_matches_a_vector_oracle():
   rng = np.random.default_rng(0)
   lat1, lat2 = rng.uniform(-90, 90, (2, 500))
   lon1, lon2 = rng.uniform(-180, 360, (2, 500))
-  angle = np.arctan2(np.linalg.norm(np.cross(unit_vector(lat1, lon1), unit_vector(lat2, lon2)),
-                                    axis=-1),
-                     np.sum(unit_vector(lat1, lon1) * unit_vector(lat2, lon2), axis=-1))
-  np.testing.assert_allclose(geometry.haversine_km(lat1, lon1, lat2, lon2), R * angle, rtol=1e-9,
-                             atol=1e-6)
+  angle = np.arctan2(
+    np.linalg.norm(np.cross(unit_vector(lat1, lon1), unit_vector(lat2, lon2)), axis=-1),
+    np.sum(unit_vector(lat1, lon1) * unit_vector(lat2, lon2), axis=-1),
+  )
+  np.testing.assert_allclose(
+    geometry.haversine_km(lat1, lon1, lat2, lon2), R * angle, rtol=1e-9, atol=1e-6
+  )
 
 
 def test_preparation_zone_membership():
@@ -51,14 +54,16 @@ def test_preparation_zone_membership():
   station_lat = np.array([GUZAN[0], BOULDER[0], inside_lat, outside_lat])
   station_lon = np.array([GUZAN[1], BOULDER[1], lon, lon])
   np.testing.assert_array_equal(
-      geometry.in_preparation_zone(lat, lon, mag, station_lat, station_lon),
-      [True, False, True, False])
+    geometry.in_preparation_zone(lat, lon, mag, station_lat, station_lon),
+    [True, False, True, False],
+  )
   # Two events against the four stations: (E, S); a M5 at Lushan reaches only ~141 km.
   both = geometry.in_preparation_zone([lat, lat], [lon, lon], [mag, 5.0], station_lat, station_lon)
   assert both.shape == (2, 4)
   np.testing.assert_array_equal(both[1], [True, False, False, False])  # Guzan is ~80 km away
   assert geometry.haversine_km(lat, lon, *GUZAN) == pytest.approx(
-      R * np.arccos(np.clip(unit_vector(lat, lon) @ unit_vector(*GUZAN), -1, 1)), rel=1e-9)
+    R * np.arccos(np.clip(unit_vector(lat, lon) @ unit_vector(*GUZAN), -1, 1)), rel=1e-9
+  )
 
 
 def series(start, interval_h, values, channel):
@@ -74,10 +79,10 @@ def test_storm_days_thresholds_and_unknown():
   dst[48 + 3] = np.nan  # day 2: a missing hour
   kp = np.full(3 * 8, 2.0)
   kp[8 + 2] = 14 / 3  # day 1: 5- is below 5
-  result = storms.storm_days(series("2013-03-01", 1, dst, "dst"),
-                             series("2013-03-01", 3, kp, "kp"))
-  np.testing.assert_array_equal(result.days, np.arange(np.datetime64("2013-03-01"),
-                                                       np.datetime64("2013-03-04")))
+  result = storms.storm_days(series("2013-03-01", 1, dst, "dst"), series("2013-03-01", 3, kp, "kp"))
+  np.testing.assert_array_equal(
+    result.days, np.arange(np.datetime64("2013-03-01"), np.datetime64("2013-03-04"))
+  )
   np.testing.assert_array_equal(result.storm, [True, False, False])
   np.testing.assert_array_equal(result.unknown, [False, False, True])
   np.testing.assert_array_equal(result.dst_min, [-50, -49, -20])

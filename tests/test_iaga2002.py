@@ -1,4 +1,5 @@
 """IAGA-2002 reader: real Boulder slices, synthetic 1-second/XYZF files with 99999/88888, errors."""
+
 import numpy as np
 import pytest
 
@@ -11,24 +12,46 @@ def header_record(keyword, value):
   return f" {keyword:<23}{value:<45}|"
 
 
-def write_iaga(path, times, values, *, code="TST", components="XYZF", interval="1-second",
-               doy_shift=0, extra_lines=()):
+def write_iaga(
+  path,
+  times,
+  values,
+  *,
+  code="TST",
+  components="XYZF",
+  interval="1-second",
+  doy_shift=0,
+  extra_lines=(),
+):
   """A small IAGA-2002 file written from scratch (spec layout), values (N, 4) as given."""
-  lines = [header_record(k, v) for k, v in [
-      ("Format", "IAGA-2002"), ("Source of Data", "synthetic"), ("Station Name", "Test Town"),
-      ("IAGA CODE", code), ("Geodetic Latitude", "51.500"), ("Geodetic Longitude", "359.250"),
-      ("Elevation", "120"), ("Reported", components), ("Sensor Orientation", "HDZF"),
-      ("Digital Sampling", "0.01 second"), ("Data Interval Type", f"Average {interval}"),
-      ("Data Type", "variation")]]
+  lines = [
+    header_record(k, v)
+    for k, v in [
+      ("Format", "IAGA-2002"),
+      ("Source of Data", "synthetic"),
+      ("Station Name", "Test Town"),
+      ("IAGA CODE", code),
+      ("Geodetic Latitude", "51.500"),
+      ("Geodetic Longitude", "359.250"),
+      ("Elevation", "120"),
+      ("Reported", components),
+      ("Sensor Orientation", "HDZF"),
+      ("Digital Sampling", "0.01 second"),
+      ("Data Interval Type", f"Average {interval}"),
+      ("Data Type", "variation"),
+    ]
+  ]
   lines.append(" # a comment line" + " " * 52 + "|")
-  lines.append("DATE       TIME         DOY     " + "".join(f"{code}{c:<6}" for c in components)
-               + "|")
-  for t, row in zip(times, values):
+  lines.append(
+    "DATE       TIME         DOY     " + "".join(f"{code}{c:<6}" for c in components) + "|"
+  )
+  for t, row in zip(times, values, strict=True):
     stamp = np.datetime_as_string(np.datetime64(t, "s"))
     day = np.datetime64(t, "D")
     doy = int((day - day.astype("datetime64[Y]")) / np.timedelta64(1, "D")) + 1 + doy_shift
-    lines.append(f"{stamp[:10]} {stamp[11:19]}.000 {doy:03d}   "
-                 + "".join(f"{v:10.2f}" for v in row))
+    lines.append(
+      f"{stamp[:10]} {stamp[11:19]}.000 {doy:03d}   " + "".join(f"{v:10.2f}" for v in row)
+    )
   lines.extend(extra_lines)
   path.write_text("\n".join(lines) + "\n")
   return path
@@ -42,8 +65,11 @@ def test_real_boulder_slice_header_and_values(test_data_dir):
   path = test_data_dir / "geomag" / "BOU201601vmin_first6h.min"
   ts = iaga2002.read_iaga2002(path)
   meta = ts.metadata
-  assert (meta["station_code"], meta["station_name"], meta["data_type"]) == ("BOU", "Boulder",
-                                                                             "variation")
+  assert (meta["station_code"], meta["station_name"], meta["data_type"]) == (
+    "BOU",
+    "Boulder",
+    "variation",
+  )
   assert (meta["latitude"], meta["longitude"], meta["elevation"]) == (40.137, 254.764, 1682.0)
   assert ts.channels == ("H", "E", "Z", "F") and ts.interval_seconds == 60
   assert meta["column_names"] == ["BOUH", "BOUE", "BOUZ", "BOUF"]
@@ -53,16 +79,20 @@ def test_real_boulder_slice_header_and_values(test_data_dir):
   rows = [ln.split() for ln in path.read_text().splitlines()[22:]]
   np.testing.assert_array_equal(ts.values, np.array([r[3:] for r in rows], dtype=float))
   assert ts.times[0] == np.datetime64("2016-01-01T00:00") and ts.times[-1] == np.datetime64(
-      "2016-01-01T05:59")
+    "2016-01-01T05:59"
+  )
 
 
 def test_directory_of_daily_files_is_joined_in_time_order(test_data_dir):
   ts = iaga2002.read_iaga2002(test_data_dir / "geomag" / "bou_2014_daily")
   assert ts.channels == ("H", "D", "Z", "F") and len(ts) == 120 and not ts.missing.any()
   assert ts.times[0] == np.datetime64("2014-11-01T23:00") and ts.times[-1] == np.datetime64(
-      "2014-11-02T00:59")
+    "2014-11-02T00:59"
+  )
   assert [p.rsplit("/", 1)[-1] for p in ts.metadata["source_files"]] == [
-      "bou20141101vmin_last1h.min", "bou20141102vmin_first1h.min"]
+    "bou20141101vmin_last1h.min",
+    "bou20141102vmin_first1h.min",
+  ]
   assert ts.metadata["units"]["D"] == "minutes of arc" and ts.metadata["units"]["H"] == "nT"
 
 
@@ -82,34 +112,42 @@ def test_one_second_file_missing_codes_become_nan(tmp_path):
 
 
 def test_list_of_files_with_duplicate_timestamps_is_an_error(tmp_path):
-  a = write_iaga(tmp_path / "a.min", seconds(3, "2013-03-17T00:00:00"), np.zeros((3, 4)),
-                 interval="1-second")
-  b = write_iaga(tmp_path / "b.min", seconds(3, "2013-03-17T00:00:02"), np.zeros((3, 4)),
-                 interval="1-second")
+  a = write_iaga(
+    tmp_path / "a.min", seconds(3, "2013-03-17T00:00:00"), np.zeros((3, 4)), interval="1-second"
+  )
+  b = write_iaga(
+    tmp_path / "b.min", seconds(3, "2013-03-17T00:00:02"), np.zeros((3, 4)), interval="1-second"
+  )
   with pytest.raises(DataFormatError, match=r"b.min: starts at .* overlapping .*a.min"):
     iaga2002.read_iaga2002([b, a])
 
 
 def test_skipped_minute_becomes_missing_but_off_grid_step_is_an_error(tmp_path):
   minutes = np.datetime64("2013-03-17T00:00", "s") + np.array([0, 60, 180, 240]).astype(
-      "timedelta64[s]")
-  ts = iaga2002.read_iaga2002(write_iaga(tmp_path / "skip.min", minutes, np.ones((4, 4)),
-                                         interval="1-minute"))
+    "timedelta64[s]"
+  )
+  ts = iaga2002.read_iaga2002(
+    write_iaga(tmp_path / "skip.min", minutes, np.ones((4, 4)), interval="1-minute")
+  )
   assert len(ts) == 5 and np.isnan(ts.values[2]).all()
   off = minutes.copy()
   off[2] = off[1] + np.timedelta64(30, "s")
   # 14 header lines, so the third sample is on line 17.
   with pytest.raises(DataFormatError, match=r"line 17: .*whole multiple of the sampling interval"):
-    iaga2002.read_iaga2002(write_iaga(tmp_path / "off.min", off, np.ones((4, 4)),
-                                      interval="1-minute"))
+    iaga2002.read_iaga2002(
+      write_iaga(tmp_path / "off.min", off, np.ones((4, 4)), interval="1-minute")
+    )
 
 
-@pytest.mark.parametrize("bad_line,reason", [
+@pytest.mark.parametrize(
+  "bad_line,reason",
+  [
     ("2013-03-18 00:00:00.000 077     1.00      2.00      3.00", "followed by 4 values"),
     ("2013-03-18 00:00:00.000 077     1.00      2.00      x.00      4.00", "non-numeric"),
     ("2013-03-18 00:00:00.500 077     1.00      2.00      3.00      4.00", "whole seconds"),
     ("2013-02-30 00:00:00.000 061     1.00      2.00      3.00      4.00", "invalid date"),
-])
+  ],
+)
 def test_malformed_data_line_names_file_and_line(tmp_path, bad_line, reason):
   path = write_iaga(tmp_path / "bad.sec", seconds(2), np.ones((2, 4)), extra_lines=[bad_line])
   with pytest.raises(DataFormatError, match=reason) as err:

@@ -10,18 +10,20 @@ from precursor_jax.signal.ica import fastica, whiten
 def mixed_sources(seed=0, length=8640):
   rng = np.random.default_rng(seed)
   t = np.arange(length)
-  sources = np.stack([
-      np.sign(np.sin(2 * np.pi * t / 700.0)),                 # square wave (sub-Gaussian)
-      rng.laplace(size=length),                                # super-Gaussian noise
-      np.sin(2 * np.pi * t / 2300.0 + 0.3),                    # sinusoid
-  ])
+  sources = np.stack(
+    [
+      np.sign(np.sin(2 * np.pi * t / 700.0)),  # square wave (sub-Gaussian)
+      rng.laplace(size=length),  # super-Gaussian noise
+      np.sin(2 * np.pi * t / 2300.0 + 0.3),  # sinusoid
+    ]
+  )
   mixing = rng.normal(size=(3, 3))
   return sources, mixing, mixing @ sources
 
 
 def best_abs_correlation(estimated, truth):
   """For each true source, the largest |correlation| with any estimated component."""
-  corr = np.corrcoef(np.vstack([truth, estimated]))[:len(truth), len(truth):]
+  corr = np.corrcoef(np.vstack([truth, estimated]))[: len(truth), len(truth) :]
   return np.max(np.abs(corr), axis=1)
 
 

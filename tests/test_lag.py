@@ -1,4 +1,5 @@
 """Strain-vs-geomagnetic lag: cross-correlation lag and the difference of fitted centres."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,8 +11,11 @@ from precursor_jax.anomaly import sigmoid as sg
 
 def pearson_loop(strain, geomag, tau):
   """Slow oracle: corr(strain[t], geomag[t + tau]) over the days where both exist."""
-  pairs = [(strain[t], geomag[t + tau]) for t in range(len(strain)) if 0 <= t + tau < len(geomag)
-           and np.isfinite(strain[t]) and np.isfinite(geomag[t + tau])]
+  pairs = [
+    (strain[t], geomag[t + tau])
+    for t in range(len(strain))
+    if 0 <= t + tau < len(geomag) and np.isfinite(strain[t]) and np.isfinite(geomag[t + tau])
+  ]
   a, b = np.array(pairs).T
   return np.corrcoef(a, b)[0, 1]
 
@@ -21,8 +25,8 @@ def test_known_lag_is_recovered_with_the_sign_convention(true_lag):
   rng = np.random.default_rng(true_lag + 100)
   n = 200
   drive = (rng.random(n + 60) < 0.2).astype(float)  # anomalous-day flags
-  strain = drive[30:30 + n]
-  geomag = drive[30 - true_lag:30 - true_lag + n].copy()  # geomag[t] = strain[t - lag]
+  strain = drive[30 : 30 + n]
+  geomag = drive[30 - true_lag : 30 - true_lag + n].copy()  # geomag[t] = strain[t - lag]
   flip = rng.random(n) < 0.05  # some independent noise days
   geomag[flip] = 1 - geomag[flip]
   geomag[50:60] = np.nan  # missing days
@@ -30,8 +34,9 @@ def test_known_lag_is_recovered_with_the_sign_convention(true_lag):
   assert float(result.lag) == true_lag  # positive = strain leads
   assert result.lags.shape == (61,)
   for tau in (-30, -3, 0, true_lag, 25):
-    assert float(result.correlations[tau + 30]) == pytest.approx(pearson_loop(strain, geomag, tau),
-                                                                 abs=1e-5)
+    assert float(result.correlations[tau + 30]) == pytest.approx(
+      pearson_loop(strain, geomag, tau), abs=1e-5
+    )
 
 
 def test_ties_go_to_the_smallest_lag_and_undefined_lags_are_nan():
@@ -68,8 +73,9 @@ def test_fit_time_difference_of_boltzmann_centres():
     geomag_fit = sg.fit_boltzmann(x, geomag_curve)
     diff, err = lg.fit_time_difference(strain_fit, geomag_fit)
     assert float(diff) == pytest.approx(float(geomag_fit.params[2] - strain_fit.params[2]))
-    assert float(err) == pytest.approx(np.hypot(float(strain_fit.stderr[2]),
-                                                float(geomag_fit.stderr[2])))
+    assert float(err) == pytest.approx(
+      np.hypot(float(strain_fit.stderr[2]), float(geomag_fit.stderr[2]))
+    )
     assert abs(float(diff) - 25.0) < 4 * float(err)  # true lag 25 days, strain leads
     # Onsets x0 - 2 dx: 150 + 30 = -180 (strain) and -125 - 16 = -141 (geomag): 39 days.
     onset_diff, onset_err = lg.fit_time_difference(strain_fit, geomag_fit, widths=-2.0)
@@ -90,8 +96,9 @@ def test_bootstrap_time_difference_is_wider_than_the_printed_error():
   strain_fit = sg.fit_boltzmann(x_strain, strain_curve)
   geomag_fit = sg.fit_boltzmann(x_geomag, geomag_curve)
   diff, printed = lg.fit_time_difference(strain_fit, geomag_fit)
-  centre, spread = lg.bootstrap_time_difference(jax.random.key(0), x_strain, strain_fit, x_geomag,
-                                                geomag_fit, n_boot=100)
+  centre, spread = lg.bootstrap_time_difference(
+    jax.random.key(0), x_strain, strain_fit, x_geomag, geomag_fit, n_boot=100
+  )
   assert float(centre) == pytest.approx(float(diff), rel=1e-6)
   assert float(spread) > 3 * float(printed)
   assert abs(float(diff) - 20.0) < 3 * float(spread)  # true lag 20 days, strain leads

@@ -23,7 +23,7 @@ def numpy_lstm(xs, kernel, recurrent, bias):
   outputs = []
   for t in range(steps):
     z = xs[:, t] @ kernel + h @ recurrent + bias
-    i, f, g, o = (z[:, k * h_dim:(k + 1) * h_dim] for k in range(4))
+    i, f, g, o = (z[:, k * h_dim : (k + 1) * h_dim] for k in range(4))
     c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
     h = sigmoid(o) * np.tanh(c)
     outputs.append(h)
@@ -39,7 +39,7 @@ def numpy_gru(xs, kernel, recurrent, bias, recurrent_bias):
   for t in range(steps):
     x_part = xs[:, t] @ kernel + bias
     h_part = h @ recurrent + recurrent_bias
-    split = lambda v: [v[:, k * h_dim:(k + 1) * h_dim] for k in range(3)]
+    split = lambda v: [v[:, k * h_dim : (k + 1) * h_dim] for k in range(3)]
     (xz, xr, xn), (hz, hr, hn) = split(x_part), split(h_part)
     z, r = sigmoid(xz + hz), sigmoid(xr + hr)
     n = np.tanh(xn + r * hn)
@@ -74,7 +74,9 @@ def test_gru_layer_matches_the_keras_equations(sequence):
   params = jax.tree.map(lambda p: p + 0.1 * jax.random.normal(jax.random.key(3), p.shape), params)
   out = layer.apply({"params": params}, sequence)
   p = jax.tree.map(np.asarray, params)
-  expected = numpy_gru(sequence, p["input_kernel"], p["recurrent_kernel"], p["bias"], p["recurrent_bias"])
+  expected = numpy_gru(
+    sequence, p["input_kernel"], p["recurrent_kernel"], p["bias"], p["recurrent_bias"]
+  )
   np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
 
 
@@ -83,9 +85,12 @@ def test_bidirectional_averages_forward_and_time_reversed_backward(sequence):
   params = layer.init(jax.random.key(1), sequence)["params"]
   out = np.asarray(layer.apply({"params": params}, sequence))
   p = jax.tree.map(np.asarray, params)
-  forward = numpy_lstm(sequence, *(p["forward"][k] for k in ("input_kernel", "recurrent_kernel", "bias")))
-  backward = numpy_lstm(sequence[:, ::-1],
-                        *(p["backward"][k] for k in ("input_kernel", "recurrent_kernel", "bias")))[:, ::-1]
+  forward = numpy_lstm(
+    sequence, *(p["forward"][k] for k in ("input_kernel", "recurrent_kernel", "bias"))
+  )
+  backward = numpy_lstm(
+    sequence[:, ::-1], *(p["backward"][k] for k in ("input_kernel", "recurrent_kernel", "bias"))
+  )[:, ::-1]
   np.testing.assert_allclose(out, 0.5 * (forward + backward), rtol=1e-5, atol=1e-6)
 
 
@@ -100,8 +105,11 @@ def test_time_step_attention_matches_its_definition():
   params = module.init(jax.random.key(0), features)["params"]
   weights = np.asarray(module.apply({"params": params}, features))
   p = jax.tree.map(np.asarray, params)
-  mlp = lambda v: (np.maximum(v @ p["conv_squeeze"]["kernel"] + p["conv_squeeze"]["bias"], 0)
-                   @ p["conv_excite"]["kernel"] + p["conv_excite"]["bias"])
+  mlp = lambda v: (
+    np.maximum(v @ p["conv_squeeze"]["kernel"] + p["conv_squeeze"]["bias"], 0)
+    @ p["conv_excite"]["kernel"]
+    + p["conv_excite"]["bias"]
+  )
   expected = sigmoid(mlp(features.max(-1)) + mlp(features.mean(-1)))
   assert weights.shape == (2, 24)
   np.testing.assert_allclose(weights, expected, rtol=1e-5, atol=1e-6)
@@ -111,12 +119,20 @@ def lstm_ae_parameter_count(day=8640, stride=10, steps=24, bi=512, enc=256, dec=
   """Parameters of the paper's network, counted layer by layer from the architecture."""
   step_features = day // stride // steps
   lstm = lambda d_in, h: 4 * h * (d_in + h + 1)
-  return ((stride + 1) + 2 * (day // stride)                     # conv, LayerNorm
-          + 2 * lstm(step_features, bi) + 2 * bi                  # bidirectional, LayerNorm
-          + (steps * reduced + reduced) + (reduced * steps + steps)  # attention convs
-          + lstm(bi, enc) + 2 * enc                               # encoder, LayerNorm
-          + lstm(enc, dec) + 2 * dec                              # decoder, LayerNorm
-          + dec * day + day)                                      # output dense
+  return (
+    (stride + 1)
+    + 2 * (day // stride)  # conv, LayerNorm
+    + 2 * lstm(step_features, bi)
+    + 2 * bi  # bidirectional, LayerNorm
+    + (steps * reduced + reduced)
+    + (reduced * steps + steps)  # attention convs
+    + lstm(bi, enc)
+    + 2 * enc  # encoder, LayerNorm
+    + lstm(enc, dec)
+    + 2 * dec  # decoder, LayerNorm
+    + dec * day
+    + day
+  )  # output dense
 
 
 def test_lstm_autoencoder_size_and_shape():
@@ -141,8 +157,16 @@ def test_unknown_network_name_lists_the_choices():
 
 
 def small_lstm_ae():
-  return lstm_ae.build_ses_model("lstm_ae", scale=10.0, day_samples=480, conv_stride=10, num_steps=8,
-                                 bidirectional_features=16, encoder_features=8, decoder_features=16)
+  return lstm_ae.build_ses_model(
+    "lstm_ae",
+    scale=10.0,
+    day_samples=480,
+    conv_stride=10,
+    num_steps=8,
+    bidirectional_features=16,
+    encoder_features=8,
+    decoder_features=16,
+  )
 
 
 def test_output_follows_a_constant_offset_of_the_day():
@@ -159,7 +183,7 @@ def test_a_small_lstm_autoencoder_learns_to_remove_noise():
   clean = np.zeros((8, 480), np.float32)
   for row in clean:
     start = rng.integers(0, 400)
-    row[start:start + 60] = 12.0
+    row[start : start + 60] = 12.0
   noisy = clean + rng.normal(0, 3.0, clean.shape).astype(np.float32)
   model = small_lstm_ae()
   params = model.init(jax.random.key(0), noisy)["params"]
@@ -169,9 +193,11 @@ def test_a_small_lstm_autoencoder_learns_to_remove_noise():
   @jax.jit
   def step(params, opt_state):
     loss, grads = jax.value_and_grad(
-        lambda p: jnp.mean(jnp.square(model.apply({"params": p}, noisy) - clean)))(params)
+      lambda p: jnp.mean(jnp.square(model.apply({"params": p}, noisy) - clean))
+    )(params)
     updates, opt_state = optimizer.update(grads, opt_state)
     return optax.apply_updates(params, updates), opt_state, loss
+
   losses = []
   for _ in range(300):
     params, opt_state, loss = step(params, opt_state)

@@ -204,7 +204,7 @@ def test_sparse_attention_equals_dense_outputs_and_gradients(with_dropout, block
   )
   dense_grads = jax.grad(dense_loss, argnums=(0, 1, 2))(q, k, v)
   sparse_grads = jax.jit(jax.grad(sparse_loss, argnums=(0, 1, 2)))(q, k, v)
-  for dense_grad, sparse_grad in zip(dense_grads, sparse_grads):
+  for dense_grad, sparse_grad in zip(dense_grads, sparse_grads, strict=True):
     np.testing.assert_allclose(sparse_grad, dense_grad, atol=1e-5, rtol=1e-5)
 
 

@@ -1,4 +1,5 @@
 """Residuals -> anomalous points -> anomalous days -> storm screening -> cumulative curve."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -58,32 +59,37 @@ def test_daily_counts_by_samples_per_day_matches_a_loop():
   anomalous = rng.random((2, 5 * 24)) < 0.3
   valid = rng.random((2, 5 * 24)) < 0.8
   counts = jax.jit(rs.daily_counts, static_argnames="samples_per_day")(
-      rs.PointFlags(anomalous, valid, None), samples_per_day=24)
+    rs.PointFlags(anomalous, valid, None), samples_per_day=24
+  )
   for s in range(2):
     for d in range(5):
       day = slice(24 * d, 24 * (d + 1))
       assert int(counts.anomalous[s, d]) == np.sum(anomalous[s, day] & valid[s, day])
       assert int(counts.valid[s, d]) == np.sum(valid[s, day])
   assert counts.expected == 24 and counts.days is None
-  labelled = rs.daily_counts(rs.PointFlags(anomalous[0], valid[0], None), samples_per_day=24,
-                             first_day="2013-04-16")
+  labelled = rs.daily_counts(
+    rs.PointFlags(anomalous[0], valid[0], None), samples_per_day=24, first_day="2013-04-16"
+  )
   assert labelled.days[0] == np.datetime64("2013-04-16") and labelled.days[-1] == np.datetime64(
-      "2013-04-20")
+    "2013-04-20"
+  )
   with pytest.raises(ValueError, match="whole number of days"):
     rs.daily_counts(rs.PointFlags(anomalous[0, :50], valid[0, :50], None), samples_per_day=24)
 
 
 def test_daily_counts_by_times_reports_partial_days():
   # Hourly samples from 2013-04-18 12:00 to 2013-04-20 05:00: day one and day three are partial.
-  times = np.arange(np.datetime64("2013-04-18T12:00"), np.datetime64("2013-04-20T06:00"),
-                    np.timedelta64(1, "h"))
+  times = np.arange(
+    np.datetime64("2013-04-18T12:00"), np.datetime64("2013-04-20T06:00"), np.timedelta64(1, "h")
+  )
   rng = np.random.default_rng(2)
   anomalous = rng.random(len(times)) < 0.5
   valid = np.ones(len(times), dtype=bool)
   valid[20] = False
   counts = rs.daily_counts(rs.PointFlags(anomalous, valid, None), times=times)
-  np.testing.assert_array_equal(counts.days, np.array(["2013-04-18", "2013-04-19", "2013-04-20"],
-                                                      dtype="datetime64[D]"))
+  np.testing.assert_array_equal(
+    counts.days, np.array(["2013-04-18", "2013-04-19", "2013-04-20"], dtype="datetime64[D]")
+  )
   assert counts.expected == 24
   np.testing.assert_array_equal(np.asarray(counts.valid), [12, 23, 6])
   oracle = [np.sum((anomalous & valid)[a:b]) for a, b in [(0, 12), (12, 36), (36, 42)]]
@@ -97,8 +103,9 @@ def test_daily_counts_by_times_reports_partial_days():
 
 
 def test_anomalous_days_hand_values():
-  counts = rs.DailyCounts(None, np.array([46, 45, 10, 10, 60]),
-                          np.array([1440, 1440, 1000, 1400, 700]), PER_DAY)
+  counts = rs.DailyCounts(
+    None, np.array([46, 45, 10, 10, 60]), np.array([1440, 1440, 1000, 1400, 700]), PER_DAY
+  )
   days = rs.anomalous_days(counts)  # default: the paper's geomagnetic midpoint 45, strict >
   np.testing.assert_array_equal(np.asarray(days.anomalous), [1, 0, 0, 0, 1])
   # Day 3 has 1000 < 0.9 * 1440 valid points: unknown; day 5 is anomalous with half its data.
@@ -160,8 +167,8 @@ def test_pipeline_finds_injected_burst_days_and_gaussian_calibration():
   y = y_hat + rng.normal(size=y_hat.shape)
   burst_days = [30, 35]
   for d in burst_days:
-    y[d * PER_DAY + 600:d * PER_DAY + 720] += rng.normal(scale=6.0, size=120)
-  y[10 * PER_DAY:10 * PER_DAY + 300] = np.nan  # 300 missing minutes on day 10
+    y[d * PER_DAY + 600 : d * PER_DAY + 720] += rng.normal(scale=6.0, size=120)
+  y[10 * PER_DAY : 10 * PER_DAY + 300] = np.nan  # 300 missing minutes on day 10
   e = rs.residuals(y, y_hat)
   calm = np.repeat(np.arange(n_days) < 25, PER_DAY)  # a calm reference window
   points = rs.anomalous_points(e, k, reference=calm)

@@ -1,4 +1,5 @@
 """The tfds ses_synthetic builder: configs, a tiny build read back without TensorFlow, loading."""
+
 import dataclasses
 import importlib.util
 import sys
@@ -72,8 +73,10 @@ def test_features_shapes_dtypes_and_counts(tiny_build):
 
 def test_no_ses_draw_in_both_splits_and_the_loader_sorts(tiny_build):
   _, _, splits = tiny_build
-  keys = {split: set(zip(a["day_id"].tolist(), a["repeat"].tolist()))
-          for split, a in splits.items()}
+  keys = {
+    split: set(zip(a["day_id"].tolist(), a["repeat"].tolist(), strict=True))
+    for split, a in splits.items()
+  }
   assert not keys["train"] & keys["test"]
   assert keys["train"] | keys["test"] == {(d, r) for d in range(4) for r in range(5)}
   train = splits["train"]
@@ -113,9 +116,12 @@ def test_loader_without_build_raises(tmp_path):
 
 def test_sweep_config_builds_a_single_test_split(tmp_path):
   config = dataclasses.replace(
-      builder_lib.SesSynthetic.builder_configs["amp_06_small"], name="amp_06_tiny",
-      recipe=dataclasses.replace(builder_lib.SesSynthetic.builder_configs["amp_06_small"].recipe,
-                                 num_days=3))
+    builder_lib.SesSynthetic.builder_configs["amp_06_small"],
+    name="amp_06_tiny",
+    recipe=dataclasses.replace(
+      builder_lib.SesSynthetic.builder_configs["amp_06_small"].recipe, num_days=3
+    ),
+  )
   arrays = ses.load_ses_split(config, "test", str(tmp_path))
   np.testing.assert_array_equal(arrays["day_id"], [0, 1, 2])
   np.testing.assert_array_equal(np.abs(arrays["ses_amplitude"]), 6.0)
@@ -144,8 +150,9 @@ def test_user_background_directory_build(tmp_path):
   day = geoelectric.read_day_file(days_dir / f"1999010{int(arrays['day_id'][row]) + 1}.txt")
   start, duration = int(arrays["ses_start"][row]), int(arrays["ses_duration"][row])
   residual = arrays["input"][row] - day
-  np.testing.assert_allclose(residual[start:start + duration], arrays["ses_amplitude"][row],
-                             atol=1e-4)
+  np.testing.assert_allclose(
+    residual[start : start + duration], arrays["ses_amplitude"][row], atol=1e-4
+  )
   assert np.abs(np.delete(residual, np.arange(start, start + duration))).max() < 1e-4
 
 
@@ -155,6 +162,7 @@ def test_split_larger_than_the_tfds_memory_buffer_builds_without_tensorflow(tmp_
   if importlib.util.find_spec("tensorflow") is not None:
     pytest.skip("with TensorFlow installed tfds spills to disk as usual")
   from tensorflow_datasets.core import shuffle as tfds_shuffle
+
   monkeypatch.setattr(tfds_shuffle, "MAX_MEM_BUFFER_SIZE", 10_000)
   arrays = ses.load_ses_split(tiny_config("tiny_spill"), "train", str(tmp_path))
   assert len(arrays["input"]) == 18

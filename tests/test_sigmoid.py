@@ -1,4 +1,5 @@
 """Boltzmann fit against scipy.optimize.curve_fit (parameters, errors, R^2) and hand formulas."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -37,8 +38,11 @@ def test_model_hand_values_and_overflow():
   assert float(sg.boltzmann(3.0, 1.0, 5.0, 3.0, 2.0)) == pytest.approx(3.0)  # half-way at x0
   assert float(sg.boltzmann(3.0 + 2.0 * np.log(3.0), 1.0, 5.0, 3.0, 2.0)) == pytest.approx(4.0)
   x = np.array([-1e4, -10.0, 0.0, 7.5, 1e4])
-  np.testing.assert_allclose(np.asarray(sg.boltzmann(x, -2.0, 30.0, 1.0, 0.01)),
-                             boltzmann_np(x, -2.0, 30.0, 1.0, 0.01), rtol=1e-6)
+  np.testing.assert_allclose(
+    np.asarray(sg.boltzmann(x, -2.0, 30.0, 1.0, 0.01)),
+    boltzmann_np(x, -2.0, 30.0, 1.0, 0.01),
+    rtol=1e-6,
+  )
 
 
 def test_noiseless_curve_is_recovered_exactly():
@@ -55,12 +59,15 @@ def test_noiseless_curve_is_recovered_exactly():
   np.testing.assert_allclose(np.asarray(fit32.params), truth, rtol=2e-4, atol=2e-3)
 
 
-@pytest.mark.parametrize("seed,noise,params", [
+@pytest.mark.parametrize(
+  "seed,noise,params",
+  [
     (0, 1.0, (0.0, 40.0, -45.0, 9.0)),
     (1, 0.5, (3.0, 12.0, -80.0, 4.0)),
     (2, 2.0, (-5.0, 60.0, -20.0, 25.0)),  # not saturated at the right end
     (3, 0.3, (30.0, 2.0, -60.0, 12.0)),  # decreasing
-])
+  ],
+)
 def test_noisy_fits_match_scipy_in_float64(seed, noise, params):
   x, y = synthetic(seed, noise, params)
   with jax.enable_x64(True):
@@ -91,9 +98,11 @@ def test_noisy_fit_in_float32_is_close_to_scipy():
 def test_poor_models_have_low_r2_like_scipy(kind):
   rng = np.random.default_rng(7)
   x = np.arange(0.0, 120.0)
-  y = {"sine": 10 * np.sin(2 * np.pi * x / 40) + rng.normal(0, 1, x.size),
-       "noise": rng.normal(0, 1, x.size),
-       "line": 0.2 * x + rng.normal(0, 8, x.size)}[kind]
+  y = {
+    "sine": 10 * np.sin(2 * np.pi * x / 40) + rng.normal(0, 1, x.size),
+    "noise": rng.normal(0, 1, x.size),
+    "line": 0.2 * x + rng.normal(0, 8, x.size),
+  }[kind]
   with jax.enable_x64(True):
     p0 = np.asarray(sg.initial_guess(x, y))
     fit = sg.fit_boltzmann(x, y, max_iter=2000)
@@ -157,8 +166,9 @@ def test_characteristic_times_match_the_curve_shape():
   assert float(times.end) == pytest.approx(tangent_meets[1], abs=1e-3)
   assert float(times.max_rate) == pytest.approx(slope[i0], rel=1e-6)
   # The acceleration peak is the maximum of the second derivative.
-  assert float(times.acceleration_peak) == pytest.approx(grid[np.argmax(np.gradient(slope, grid))],
-                                                         abs=2e-3)
+  assert float(times.acceleration_peak) == pytest.approx(
+    grid[np.argmax(np.gradient(slope, grid))], abs=2e-3
+  )
   # Fraction of the rise covered at the onset: 1 / (1 + e^2) = 11.9 %.
   onset_level = boltzmann_np(float(times.onset), *truth)
   assert (onset_level - truth[0]) / (truth[1] - truth[0]) == pytest.approx(0.1192, abs=1e-4)
@@ -179,11 +189,13 @@ def test_characteristic_time_errors_propagate_the_covariance():
 
   assert float(times.onset_err) == pytest.approx(numeric_err(lambda p: p[2] - 2 * p[3]), rel=1e-5)
   assert float(times.acceleration_peak_err) == pytest.approx(
-      numeric_err(lambda p: p[2] - np.log(2 + np.sqrt(3)) * p[3]), rel=1e-5)
+    numeric_err(lambda p: p[2] - np.log(2 + np.sqrt(3)) * p[3]), rel=1e-5
+  )
   assert float(times.end_err) == pytest.approx(numeric_err(lambda p: p[2] + 2 * p[3]), rel=1e-5)
   assert float(times.inflection_err) == pytest.approx(np.sqrt(cov[2, 2]), rel=1e-6)
   assert float(times.max_rate_err) == pytest.approx(
-      numeric_err(lambda p: (p[1] - p[0]) / (4 * p[3])), rel=1e-4)
+    numeric_err(lambda p: (p[1] - p[0]) / (4 * p[3])), rel=1e-4
+  )
 
 
 def test_named_output():

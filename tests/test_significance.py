@@ -1,4 +1,5 @@
 """Significance of the anomalous-day count before an event: hand formulas and null calibration."""
+
 import math
 
 import numpy as np
@@ -13,8 +14,13 @@ def binomial_tail(k, n, p):
 
 def hypergeometric_tail(k, population, successes, draws):
   total = math.comb(population, draws)
-  return sum(math.comb(successes, j) * math.comb(population - successes, draws - j)
-             for j in range(k, min(successes, draws) + 1)) / total
+  return (
+    sum(
+      math.comb(successes, j) * math.comb(population - successes, draws - j)
+      for j in range(k, min(successes, draws) + 1)
+    )
+    / total
+  )
 
 
 def record(seed, n_days=200, rate=0.1, cluster=None):
@@ -22,7 +28,7 @@ def record(seed, n_days=200, rate=0.1, cluster=None):
   rng = np.random.default_rng(seed)
   p = np.full(n_days, rate)
   if cluster is not None:
-    p[cluster[0]:cluster[1]] = cluster[2]
+    p[cluster[0] : cluster[1]] = cluster[2]
   return rng.random(n_days) < p
 
 
@@ -103,8 +109,9 @@ def test_without_a_cluster_p_values_are_calibrated():
       assert np.mean(p <= alpha) <= alpha + slack
     assert np.mean(p <= 0.5) >= 0.2  # not degenerate: small p-values do occur
   # The rank of the pre-event window among random windows is uniform when nothing is injected.
-  ranks = [sig.random_window_test(record(2000 + s, 150, 0.12), None, 150, 20).p_value
-           for s in range(300)]
+  ranks = [
+    sig.random_window_test(record(2000 + s, 150, 0.12), None, 150, 20).p_value for s in range(300)
+  ]
   assert np.mean(np.asarray(ranks) <= 0.2) <= 0.2 + 3 * np.sqrt(0.16 / 300)
 
 

@@ -1,4 +1,5 @@
 """Kp (CelesTrak SW-All, CSV) and Dst (Kyoto WDC, CSV): cross-checks and known storm values."""
+
 import numpy as np
 import pytest
 
@@ -13,8 +14,10 @@ def folder(test_data_dir):
   return test_data_dir / "spaceweather"
 
 
-@pytest.mark.parametrize("code,kp", [(0, 0.0), (3, 1 / 3), (7, 2 / 3), (23, 7 / 3), (27, 8 / 3),
-                                     (50, 5.0), (67, 20 / 3), (90, 9.0)])
+@pytest.mark.parametrize(
+  "code,kp",
+  [(0, 0.0), (3, 1 / 3), (7, 2 / 3), (23, 7 / 3), (27, 8 / 3), (50, 5.0), (67, 20 / 3), (90, 9.0)],
+)
 def test_decode_kp_thirds(code, kp):
   assert sw.decode_kp(code) == pytest.approx(kp, abs=1e-12)
 
@@ -57,8 +60,11 @@ def test_wdc_dst_equals_csv_and_storm_minimum(test_data_dir):
 def wdc_record(yy_mm_dd, hourly, *, tag="  X2", century="20", base=0, mean=9999):
   """A WDC record built field by field: DSTyymm*dd, tag, century, base, 24 values, daily mean."""
   yy, mm, dd = yy_mm_dd
-  line = f"DST{yy:02d}{mm:02d}*{dd:02d}{tag}{century:>2}{base:4d}" + "".join(
-      f"{v:4d}" for v in hourly) + f"{mean:4d}"
+  line = (
+    f"DST{yy:02d}{mm:02d}*{dd:02d}{tag}{century:>2}{base:4d}"
+    + "".join(f"{v:4d}" for v in hourly)
+    + f"{mean:4d}"
+  )
   assert len(line) == 120
   return line
 
@@ -66,9 +72,11 @@ def wdc_record(yy_mm_dd, hourly, *, tag="  X2", century="20", base=0, mean=9999)
 def test_wdc_missing_base_value_and_century(tmp_path):
   hourly = list(range(-10, 14))
   hourly[5] = 9999
-  lines = [wdc_record((99, 12, 31), hourly, century="  "),  # blank century: 19xx
-           wdc_record((0, 1, 1), hourly, base=-1),  # base value in units of 100 nT
-           wdc_record((0, 1, 2), hourly, tag="SET1", century="00")]  # SET tag: yy < 57 -> 20yy
+  lines = [
+    wdc_record((99, 12, 31), hourly, century="  "),  # blank century: 19xx
+    wdc_record((0, 1, 1), hourly, base=-1),  # base value in units of 100 nT
+    wdc_record((0, 1, 2), hourly, tag="SET1", century="00"),
+  ]  # SET tag: yy < 57 -> 20yy
   path = tmp_path / "dst.txt"
   path.write_text("\n".join(lines) + "\n")
   dst = sw.read_dst_wdc(path)
@@ -86,8 +94,9 @@ def test_wdc_malformed_record_names_the_line(tmp_path):
   path.write_text(good + "\n" + good[:119] + "\n")
   with pytest.raises(DataFormatError, match="line 2: expected a 120-character WDC record"):
     sw.read_dst_wdc(path)
-  path.write_text(good + "\n" + good.replace("DST1303*01", "DST1303*02")[:40] + "  x" +
-                  good[43:] + "\n")
+  path.write_text(
+    good + "\n" + good.replace("DST1303*01", "DST1303*02")[:40] + "  x" + good[43:] + "\n"
+  )
   with pytest.raises(DataFormatError, match="line 2: expected a date, a base value"):
     sw.read_dst_wdc(path)
 
@@ -105,7 +114,7 @@ def test_sw_all_malformed_lines(tmp_path, test_data_dir):
   (tmp_path / "code.txt").write_text("\n".join(bad_code) + "\n")
   with pytest.raises(DataFormatError, match=f"line {first + 3}: .*25 is not a Kp x10 code"):
     sw.read_kp_celestrak(tmp_path / "code.txt")
-  (tmp_path / "noend.txt").write_text("\n".join(lines[:first + 3]) + "\n")
+  (tmp_path / "noend.txt").write_text("\n".join(lines[: first + 3]) + "\n")
   with pytest.raises(DataFormatError, match="END OBSERVED"):
     sw.read_kp_celestrak(tmp_path / "noend.txt")
 
@@ -114,20 +123,25 @@ def test_csv_errors(tmp_path):
   (tmp_path / "a.csv").write_text("time,kp\n2013-03-01T00:00:00Z,1\n")
   with pytest.raises(DataFormatError, match="line 1: expected a header"):
     sw.read_kp_csv(tmp_path / "a.csv")
-  (tmp_path / "b.csv").write_text("time_utc_hour_start,dst_nT\n2013-03-01T00:00:00Z,-5\n"
-                                  "2013-03-01T01:00:00Z,-6\n2013-03-01T2:00Z,-7\n")
+  (tmp_path / "b.csv").write_text(
+    "time_utc_hour_start,dst_nT\n2013-03-01T00:00:00Z,-5\n"
+    "2013-03-01T01:00:00Z,-6\n2013-03-01T2:00Z,-7\n"
+  )
   with pytest.raises(DataFormatError, match="line 4: expected ISO time"):
     sw.read_dst_csv(tmp_path / "b.csv")
-  (tmp_path / "c.csv").write_text("time_utc_hour_start,dst_nT\n2013-03-01T00:00:00Z,-5\n"
-                                  "2013-03-01T01:00:00Z,\n2013-03-01T02:00:00Z,-7\n")
+  (tmp_path / "c.csv").write_text(
+    "time_utc_hour_start,dst_nT\n2013-03-01T00:00:00Z,-5\n"
+    "2013-03-01T01:00:00Z,\n2013-03-01T02:00:00Z,-7\n"
+  )
   np.testing.assert_array_equal(sw.read_dst_csv(tmp_path / "c.csv").column("dst"), [-5, np.nan, -7])
 
 
 @pytest.mark.shared_data
 def test_whole_shared_files_agree(shared_data_dir):
   kp = sw.read_kp_celestrak(shared_data_dir / "spaceweather/kp_ap_celestrak/SW-All.txt")
-  kp_csv = sw.read_kp_csv(shared_data_dir / "spaceweather/kp_ap_celestrak/"
-                          "kp_ap_3hourly_2011-2014.csv")
+  kp_csv = sw.read_kp_csv(
+    shared_data_dir / "spaceweather/kp_ap_celestrak/kp_ap_3hourly_2011-2014.csv"
+  )
   assert kp.times[0] == np.datetime64("1957-10-01T00:00") and not kp.missing.any()
   assert len(kp) == 24765 * 8  # NUM_OBSERVED_POINTS days
   overlap = kp.slice_time(kp_csv.times[0], kp_csv.end)
@@ -136,7 +150,8 @@ def test_whole_shared_files_agree(shared_data_dir):
   dst = sw.read_dst_wdc(shared_data_dir / "spaceweather/dst_kyoto/DSTFILE.TXT")
   dst_csv = sw.read_dst_csv(shared_data_dir / "spaceweather/dst_kyoto/dst_hourly_2011-2014.csv")
   assert dst.times[0] == np.datetime64("1996-12-20T00:00") and dst.times[-1] == np.datetime64(
-      "2023-03-20T23:00")
+    "2023-03-20T23:00"
+  )
   overlap = dst.slice_time(dst_csv.times[0], dst_csv.end)
   np.testing.assert_array_equal(overlap.values, dst_csv.values)
   # SOURCE.md: 2011-10-25 minimum -137 nT.

@@ -1,4 +1,5 @@
 """Four-gauge strain: identities, self-consistency k against a slow NumPy oracle, real Guzan."""
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -43,7 +44,7 @@ def synthetic_gauges(n_hours=24 * 40, seed=0, noise=0.5):
   g1 = 15 * np.sin(2 * np.pi * t / 12.42 + 1.0) - 0.02 * t  # (e11 - e22) / 2
   g2 = 10 * np.cos(2 * np.pi * t / 23.93)  # e12
   gauges = []
-  for theta, offset in zip(AZIMUTHS, [-12544.5, 10048.1, -13075.3, -31358.4]):
+  for theta, offset in zip(AZIMUTHS, [-12544.5, 10048.1, -13075.3, -31358.4], strict=True):
     linear = areal / 2 + g1 * np.cos(2 * theta) + g2 * np.sin(2 * theta)
     gauges.append(offset + linear + noise * rng.normal(size=n_hours))
   return gauges
@@ -62,8 +63,9 @@ def test_strain_combinations_numpy_and_jax():
   j13, j24 = strain.shear_strains(*jnp.asarray(s, dtype=jnp.float32))
   assert isinstance(j13, jnp.ndarray)
   np.testing.assert_allclose(np.asarray(j13), s13, rtol=1e-6, atol=1e-6)
-  np.testing.assert_allclose(np.asarray(strain.areal_strain(*jnp.asarray(s))), sa, rtol=1e-6,
-                             atol=1e-6)
+  np.testing.assert_allclose(
+    np.asarray(strain.areal_strain(*jnp.asarray(s))), sa, rtol=1e-6, atol=1e-6
+  )
 
 
 def test_plane_strain_is_self_consistent_only_for_orthogonal_pairs():
@@ -78,7 +80,7 @@ def test_plane_strain_is_self_consistent_only_for_orthogonal_pairs():
 
 def test_a_step_in_one_gauge_flags_its_window():
   gauges = synthetic_gauges()
-  gauges[0][24 * 12 + 5:] += 300.0  # a 300-unit step on gauge 1 in window 2 (days 10-14)
+  gauges[0][24 * 12 + 5 :] += 300.0  # a 300-unit step on gauge 1 in window 2 (days 10-14)
   result = strain.self_consistency(*gauges, 24 * 5)
   np.testing.assert_array_equal(np.flatnonzero(result.flagged), [2])
   assert result.k[2] < 0.95
@@ -91,7 +93,7 @@ def test_self_consistency_matches_the_oracle_with_missing_samples(preprocess, pa
   rng = np.random.default_rng(3)
   for g in gauges:
     g[rng.random(len(g)) < 0.02] = np.nan  # scattered missing samples
-  gauges[1][24 * 20:24 * 23] = np.nan  # a 3-day hole: that window falls below 90 % valid
+  gauges[1][24 * 20 : 24 * 23] = np.nan  # a 3-day hole: that window falls below 90 % valid
   labels = np.arange(len(gauges[0])) // (24 * 5)
   result = strain.self_consistency(*gauges, 24 * 5, preprocess=preprocess, pairing=pairing)
   k, slope, counts = oracle(gauges, labels, preprocess, pairing)
@@ -120,8 +122,10 @@ def test_label_windows_equal_fixed_windows_and_bad_arguments():
 def guzan_slice(test_data_dir):
   folder = test_data_dir / "strain" / "guzan_2007_03_05"
   return point_series.read_four_gauge(
-      folder, metadata_file=folder / "batch_guide_template_station_metadata.utf8.txt",
-      metadata={"station_name": "Guzan"})
+    folder,
+    metadata_file=folder / "batch_guide_template_station_metadata.utf8.txt",
+    metadata={"station_name": "Guzan"},
+  )
 
 
 def test_real_guzan_slice_identities_and_monthly_k(test_data_dir):
@@ -129,8 +133,9 @@ def test_real_guzan_slice_identities_and_monthly_k(test_data_dir):
   gauges = [ts.column(g) for g in strain.GAUGES]
   derived = strain.strain_series(ts)
   assert derived.channels == ("Sa", "S13", "S24") and np.array_equal(derived.times, ts.times)
-  np.testing.assert_allclose(derived.column("Sa"), (gauges[0] + gauges[1] + gauges[2]
-                                                    + gauges[3]) / 2)
+  np.testing.assert_allclose(
+    derived.column("Sa"), (gauges[0] + gauges[1] + gauges[2] + gauges[3]) / 2
+  )
   np.testing.assert_array_equal(derived.column("S13"), gauges[0] - gauges[2])
   np.testing.assert_array_equal(derived.column("S24"), gauges[1] - gauges[3])
   assert int(np.isnan(derived.column("Sa")).sum()) == 14  # the 2007-04-10 block stays missing
@@ -160,7 +165,8 @@ def test_report_lists_every_month(test_data_dir):
 def test_whole_guzan_record_against_the_oracle(shared_data_dir):
   folder = shared_data_dir / "strain" / "guzan_4gauge_hourly_2006_2010"
   ts = point_series.read_four_gauge(
-      folder, metadata_file=folder / "batch_guide_template_station_metadata.utf8.txt")
+    folder, metadata_file=folder / "batch_guide_template_station_metadata.utf8.txt"
+  )
   gauges = [ts.column(g) for g in strain.GAUGES]
   months = ts.times.astype("datetime64[M]")
   result = strain.self_consistency(*gauges, months)

@@ -30,6 +30,10 @@ def test_sweep_trials_equal_separate_runs(tmp_path, ses_data_dir, tiny_ses_confi
   for i, rate in enumerate([1e-3, 3e-3]):
     single = tiny_ses_config(ses_data_dir, num_epochs=1, learning_rate=rate)
     ses.train_and_evaluate(single, tmp_path / f"single_{i}")
-    alone, _ = checkpoints.Checkpointer(tmp_path / f"single_{i}" / "checkpoints").restore_as_stored()
-    for x, y in zip(jax.tree.leaves(stacked["params"]), jax.tree.leaves(alone["params"])):
+    alone, _ = checkpoints.Checkpointer(
+      tmp_path / f"single_{i}" / "checkpoints"
+    ).restore_as_stored()
+    for x, y in zip(
+      jax.tree.leaves(stacked["params"]), jax.tree.leaves(alone["params"]), strict=True
+    ):
       np.testing.assert_allclose(np.asarray(x)[i], np.asarray(y), rtol=1e-4, atol=1e-6)

@@ -1,4 +1,5 @@
 """SES draws, waveforms, splits and examples (no tfds here)."""
+
 import dataclasses
 import os
 import pathlib
@@ -92,7 +93,7 @@ def test_examples_put_the_ses_where_the_metadata_says():
       cleaned = filters.clean_day(observed, recipe.cleaning)
       expected = np.zeros(N)
       start, duration = int(ex["ses_start"]), int(ex["ses_duration"])
-      expected[start:start + duration] = ex["ses_amplitude"]
+      expected[start : start + duration] = ex["ses_amplitude"]
       tolerance = 2e-5 * np.abs(observed).max()  # float32 storage
       np.testing.assert_allclose(ex["target"] - cleaned, expected, atol=tolerance)
       np.testing.assert_allclose(ex["input"] - observed, expected, atol=tolerance)
@@ -137,23 +138,28 @@ def test_user_background_directory(tmp_path):
   bad = geoelectric.synthetic_day("ota", 7)
   bad[10:20] = np.nan
   geoelectric.write_day_file(tmp_path / "20010104.txt", bad)
-  recipe = ses.SesRecipe(background_dir=str(tmp_path), num_days=None, repeats=2,
-                         test_fraction=0.5)
+  recipe = ses.SesRecipe(background_dir=str(tmp_path), num_days=None, repeats=2, test_fraction=0.5)
   source = ses.backgrounds(recipe)
   assert source.num_days == 3 and source.names == ("2001-01-01", "2001-01-02", "2001-01-03")
   assert source.rejected[0][0] == "20010104.txt"
   arrays = ses.examples_in_memory(recipe, "train")
   day = geoelectric.read_day_file(tmp_path / "20010102.txt")
   row = int(np.flatnonzero(arrays["day_id"] == 1)[0])
-  expected = ses.ses_waveform(ses.SesDraw(int(arrays["ses_start"][row]),
-                                          int(arrays["ses_duration"][row]),
-                                          float(arrays["ses_amplitude"][row])))
+  expected = ses.ses_waveform(
+    ses.SesDraw(
+      int(arrays["ses_start"][row]),
+      int(arrays["ses_duration"][row]),
+      float(arrays["ses_amplitude"][row]),
+    )
+  )
   np.testing.assert_allclose(arrays["input"][row] - day, expected, atol=1e-4)
   capped = dataclasses.replace(recipe, num_days=2)
   assert ses.backgrounds(capped).num_days == 2
 
 
-@pytest.mark.parametrize("fields,match", [
+@pytest.mark.parametrize(
+  "fields,match",
+  [
     (dict(amplitude_mv_km=(15.0, 10.0)), "amplitude_mv_km"),
     (dict(duration_min=(0.0, 5.0)), "duration_min"),
     (dict(polarity="negative"), "polarity"),
@@ -163,7 +169,8 @@ def test_user_background_directory(tmp_path):
     (dict(num_days=None), "num_days"),
     (dict(rise_samples=100), "rise_samples"),
     (dict(station="abc"), "known stations"),
-])
+  ],
+)
 def test_recipe_validation(fields, match):
   with pytest.raises((ValueError, KeyError), match=match):
     ses.SesRecipe(**fields)
@@ -172,7 +179,15 @@ def test_recipe_validation(fields, match):
 def test_stable_seed_does_not_depend_on_the_process():
   code = "from precursor_jax.data import synthetic_ses as s; print(s.stable_seed('hkb'))"
   root = pathlib.Path(__file__).resolve().parents[1]
-  seeds = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                          cwd=root, env={**os.environ, "PYTHONHASHSEED": str(h)}).stdout.strip()
-           for h in (1, 2)}
+  seeds = {
+    subprocess.run(
+      [sys.executable, "-c", code],
+      capture_output=True,
+      text=True,
+      check=True,
+      cwd=root,
+      env={**os.environ, "PYTHONHASHSEED": str(h)},
+    ).stdout.strip()
+    for h in (1, 2)
+  }
   assert seeds == {str(ses.stable_seed("hkb"))}

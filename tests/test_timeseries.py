@@ -1,4 +1,5 @@
 """TimeSeries invariants, regular gridding, gap report, gap filling, resampling, joining."""
+
 import numpy as np
 import pytest
 
@@ -46,20 +47,31 @@ def test_regular_grid_inserts_missing_samples_for_skipped_timestamps():
   assert len(ts) == 8 and ts.interval == HOUR
   expected = [10, 11, np.nan, 13, 14, np.nan, np.nan, 17]
   np.testing.assert_array_equal(ts.column("v"), expected)
-  assert tsm.gap_report(ts) == [tsm.Gap("v", T0 + 2 * HOUR, T0 + 2 * HOUR, 1),
-                                tsm.Gap("v", T0 + 5 * HOUR, T0 + 6 * HOUR, 2)]
+  assert tsm.gap_report(ts) == [
+    tsm.Gap("v", T0 + 2 * HOUR, T0 + 2 * HOUR, 1),
+    tsm.Gap("v", T0 + 5 * HOUR, T0 + 6 * HOUR, 2),
+  ]
 
 
-@pytest.mark.parametrize("offsets,line,reason", [
+@pytest.mark.parametrize(
+  "offsets,line,reason",
+  [
     ([0, 1, 1, 2], 12, "duplicate timestamp"),
     ([0, 2, 1, 3], 12, "earlier than the previous"),
     ([0, 1, 2.5, 3], 12, "whole multiple"),
-])
+  ],
+)
 def test_regular_grid_errors_name_the_line(offsets, line, reason):
   times = T0 + (np.asarray(offsets) * 3600).astype("timedelta64[s]")
   with pytest.raises(DataFormatError, match=reason) as err:
-    tsm.to_regular_grid(times, np.arange(4.0), channels=("v",), interval=HOUR, path="f.dat",
-                        line_numbers=[10, 11, 12, 13])
+    tsm.to_regular_grid(
+      times,
+      np.arange(4.0),
+      channels=("v",),
+      interval=HOUR,
+      path="f.dat",
+      line_numbers=[10, 11, 12, 13],
+    )
   assert err.value.line == line and err.value.path == "f.dat"
   assert str(err.value).startswith(f"f.dat line {line}: ")
 
@@ -76,8 +88,9 @@ def test_fill_gaps_linear_matches_hand_values_and_records_what_it_filled():
   np.testing.assert_allclose(filled.column("c0"), [0, 2, 4, 6, 7, 8, 9])
   assert [g.n_samples for g in filled.metadata["filled_gaps"]] == [2, 1]
   # A duration works as well as a sample count.
-  np.testing.assert_allclose(tsm.fill_gaps(ts, max_gap=np.timedelta64(2, "h")).values,
-                             filled.values)
+  np.testing.assert_allclose(
+    tsm.fill_gaps(ts, max_gap=np.timedelta64(2, "h")).values, filled.values
+  )
 
 
 def test_fill_gaps_refuses_long_and_edge_gaps():

@@ -9,6 +9,7 @@
 of one size. With --background_dir each config is built on the user's day files instead of the
 synthetic model (see precursor_jax.data.geoelectric.read_day_file for the format).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,8 +39,11 @@ def main() -> None:
   parser.add_argument("--background_dir", default=None)
   args = parser.parse_args()
   for name in config_names(args.config):
-    config = (with_background_dir(name, args.background_dir) if args.background_dir
-              else SesSynthetic.builder_configs[name])
+    config = (
+      with_background_dir(name, args.background_dir)
+      if args.background_dir
+      else SesSynthetic.builder_configs[name]
+    )
     builder = SesSynthetic(config=config, data_dir=args.data_dir)
     start = time.perf_counter()
     builder.download_and_prepare()

@@ -5,6 +5,7 @@
 Top three panels: observed day + four 27-min, 12 mV/km SESs (shaded) and the cleaned day + the
 same SESs (the network's input and target). Bottom: the HKB day's components (offset removed).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -12,11 +13,11 @@ import argparse
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from precursor_jax.data import geoelectric, synthetic_ses  # noqa: E402
-from precursor_jax.signal import filters  # noqa: E402
+from precursor_jax.data import geoelectric, synthetic_ses
+from precursor_jax.signal import filters
 
 SES_STARTS_H = (2.5, 10.0, 15.0, 19.5)
 SES_MINUTES = 27
@@ -27,25 +28,28 @@ def plot_days(out: str, day_index: int = 3, seed: int = 0) -> None:
   """Writes the figure to `out`."""
   hours = np.arange(geoelectric.SAMPLES_PER_DAY) / 360
   duration = SES_MINUTES * synthetic_ses.SAMPLES_PER_MINUTE
-  ses = sum(synthetic_ses.ses_waveform(synthetic_ses.SesDraw(int(h * 360), duration, SES_MV_KM))
-            for h in SES_STARTS_H)
+  ses = sum(
+    synthetic_ses.ses_waveform(synthetic_ses.SesDraw(int(h * 360), duration, SES_MV_KM))
+    for h in SES_STARTS_H
+  )
   fig, axes = plt.subplots(4, 1, figsize=(14, 13), sharex=True)
-  for ax, station in zip(axes[:3], ("hkb", "mts", "ota")):
+  for ax, station in zip(axes[:3], ("hkb", "mts", "ota"), strict=True):
     day = geoelectric.synthetic_day(station, day_index, seed)
     ax.plot(hours, day + ses, lw=0.5, label="input: observed + SES")
     ax.plot(hours, filters.clean_day(day) + ses, lw=0.9, label="target: cleaned + SES")
     for h in SES_STARTS_H:
       ax.axvspan(h, h + SES_MINUTES / 60, color="r", alpha=0.15)
-    ax.set_title(f"{station.upper()} synthetic day {day_index}: SES {SES_MV_KM:g} mV/km, "
-                 f"{SES_MINUTES} min at {', '.join(f'{h:g} h' for h in SES_STARTS_H)}")
+    ax.set_title(
+      f"{station.upper()} synthetic day {day_index}: SES {SES_MV_KM:g} mV/km, "
+      f"{SES_MINUTES} min at {', '.join(f'{h:g} h' for h in SES_STARTS_H)}"
+    )
     ax.set_ylabel("mV/km")
     ax.legend(loc="upper left")
   parts = geoelectric.synthetic_day_components("hkb", day_index, seed)
   for name, values in parts.items():
     if name != "offset":
       axes[3].plot(hours, values, lw=0.6, label=name)
-  axes[3].set_title("HKB components (offset "
-                    f"{parts['offset'][0]:.1f} mV/km not shown)")
+  axes[3].set_title(f"HKB components (offset {parts['offset'][0]:.1f} mV/km not shown)")
   axes[3].set_ylabel("mV/km")
   axes[3].set_xlabel("local time (h)")
   axes[3].set_xlim(0, 24)

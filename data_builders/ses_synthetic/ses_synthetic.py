@@ -26,6 +26,7 @@ precursor_jax.data.geoelectric.read_day_file) go in a config made at run time:
   builder = SesSynthetic(config=config, data_dir="/tmp/tfds")
   builder.download_and_prepare()
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -57,6 +58,7 @@ _CITATION = """\
 @dataclasses.dataclass(eq=False)
 class SesConfig(tfds.core.BuilderConfig):
   """A BuilderConfig that carries one SesRecipe."""
+
   recipe: synthetic_ses.SesRecipe = dataclasses.field(default_factory=synthetic_ses.SesRecipe)
 
 
@@ -69,11 +71,16 @@ def make_config(name: str, description: str | None = None, **recipe_fields) -> S
   recipe_fields.setdefault("ses_seed", synthetic_ses.stable_seed(name))
   recipe = synthetic_ses.SesRecipe(**recipe_fields)
   if description is None:
-    source = (f"days from {recipe.background_dir}" if recipe.background_dir else
-              f"{recipe.num_days} synthetic {recipe.station.upper()} days")
-    description = (f"{source}; x{recipe.repeats} SES of {recipe.amplitude_mv_km[0]:g}-"
-                   f"{recipe.amplitude_mv_km[1]:g} mV/km, {recipe.duration_min[0]:g}-"
-                   f"{recipe.duration_min[1]:g} min; splits {'/'.join(recipe.split_names)}")
+    source = (
+      f"days from {recipe.background_dir}"
+      if recipe.background_dir
+      else f"{recipe.num_days} synthetic {recipe.station.upper()} days"
+    )
+    description = (
+      f"{source}; x{recipe.repeats} SES of {recipe.amplitude_mv_km[0]:g}-"
+      f"{recipe.amplitude_mv_km[1]:g} mV/km, {recipe.duration_min[0]:g}-"
+      f"{recipe.duration_min[1]:g} min; splits {'/'.join(recipe.split_names)}"
+    )
   return SesConfig(name=name, description=description, recipe=recipe)
 
 
@@ -87,11 +94,14 @@ def with_background_dir(config: str | SesConfig, background_dir: str) -> SesConf
   path = os.path.abspath(background_dir)
   name = f"{base.name}_bg{zlib.crc32(path.encode('utf-8')):08x}"
   recipe = dataclasses.replace(base.recipe, background_dir=path)
-  return SesConfig(name=name, description=f"{base.description}; backgrounds from {path}",
-                   recipe=recipe)
+  return SesConfig(
+    name=name, description=f"{base.description}; backgrounds from {path}", recipe=recipe
+  )
 
 
-def resized(config: str | SesConfig, num_days: int | None = None, repeats: int | None = None) -> SesConfig:
+def resized(
+  config: str | SesConfig, num_days: int | None = None, repeats: int | None = None
+) -> SesConfig:
   """`config` with fewer (or more) background days or SES draws per day, under its own name
   ("<config>_<days>d<repeats>r"), e.g. for smoke runs and tests; SES draws keep the base config's seed."""
   base = config if isinstance(config, SesConfig) else SesSynthetic.builder_configs[config]
@@ -100,8 +110,11 @@ def resized(config: str | SesConfig, num_days: int | None = None, repeats: int |
     return base
   recipe = dataclasses.replace(base.recipe, **changes)
   name = f"{base.name}_{recipe.num_days}d{recipe.repeats}r"
-  return SesConfig(name=name, description=f"{base.description}; resized to {recipe.num_days} days "
-                   f"x {recipe.repeats}", recipe=recipe)
+  return SesConfig(
+    name=name,
+    description=f"{base.description}; resized to {recipe.num_days} days x {recipe.repeats}",
+    recipe=recipe,
+  )
 
 
 def _paper_configs() -> list[SesConfig]:
@@ -110,20 +123,43 @@ def _paper_configs() -> list[SesConfig]:
   for suffix, days in (("", PAPER_DAYS), ("_small", SMALL_DAYS)):
     for station in ("hkb", "mts", "ota"):
       configs.append(make_config(station + suffix, station=station, num_days=days))
-    configs.append(make_config("small_ses" + suffix, num_days=days, amplitude_mv_km=(6.0, 8.0),
-                               duration_min=(10.0, 15.0)))
+    configs.append(
+      make_config(
+        "small_ses" + suffix, num_days=days, amplitude_mv_km=(6.0, 8.0), duration_min=(10.0, 15.0)
+      )
+    )
     # "Newly acquired" HKB days for the transfer study (the paper: HKB 2001, 9,639 + 1,071 examples):
     # another year of synthetic days (background seed 2001), same station model and SES ranges.
-    configs.append(make_config("hkb_2001" + suffix, station="hkb", seed=2001,
-                               num_days=TRANSFER_DAYS if suffix == "" else days))
+    configs.append(
+      make_config(
+        "hkb_2001" + suffix,
+        station="hkb",
+        seed=2001,
+        num_days=TRANSFER_DAYS if suffix == "" else days,
+      )
+    )
     for amp in synthetic_ses.AMPLITUDE_SWEEP_MV_KM:
-      configs.append(make_config(f"amp_{amp:02d}{suffix}", num_days=days, repeats=1,
-                                 amplitude_mv_km=(amp, amp), duration_min=(25.0, 25.0),
-                                 test_fraction=1.0))
+      configs.append(
+        make_config(
+          f"amp_{amp:02d}{suffix}",
+          num_days=days,
+          repeats=1,
+          amplitude_mv_km=(amp, amp),
+          duration_min=(25.0, 25.0),
+          test_fraction=1.0,
+        )
+      )
     for minutes in synthetic_ses.DURATION_SWEEP_MIN:
-      configs.append(make_config(f"dur_{minutes:02d}{suffix}", num_days=days, repeats=1,
-                                 amplitude_mv_km=(15.0, 15.0),
-                                 duration_min=(minutes, minutes), test_fraction=1.0))
+      configs.append(
+        make_config(
+          f"dur_{minutes:02d}{suffix}",
+          num_days=days,
+          repeats=1,
+          amplitude_mv_km=(15.0, 15.0),
+          duration_min=(minutes, minutes),
+          test_fraction=1.0,
+        )
+      )
   return configs
 
 
@@ -131,8 +167,10 @@ class SesSynthetic(tfds.core.GeneratorBasedBuilder):
   """Synthetic SES embedded in 0.1 Hz geoelectric days (synthetic or the user's own)."""
 
   VERSION = tfds.core.Version("1.1.0")
-  RELEASE_NOTES = {"1.0.0": "First release.",
-                   "1.1.0": "Targets cleaned with one-hour windows (were 10 minutes), see signal/filters.py."}
+  RELEASE_NOTES = {
+    "1.0.0": "First release.",
+    "1.1.0": "Targets cleaned with one-hour windows (were 10 minutes), see signal/filters.py.",
+  }
   BUILDER_CONFIGS = _paper_configs()
   DEFAULT_CONFIG_NAME = "hkb_small"
 
@@ -156,22 +194,26 @@ class SesSynthetic(tfds.core.GeneratorBasedBuilder):
     recipe = self.builder_config.recipe
     metadata = tfds.core.MetadataDict(recipe=_jsonable(dataclasses.asdict(recipe)))
     return tfds.core.DatasetInfo(
-        builder=self,
-        description=("One day (8640 samples, 0.1 Hz, mV/km) of geoelectric field with one "
-                     "rectangular SES: input = observed + SES, target = cleaned + SES. "
-                     + self.builder_config.description),
-        features=tfds.features.FeaturesDict({
-            "input": tfds.features.Tensor(shape=day, dtype=np.float32),
-            "target": tfds.features.Tensor(shape=day, dtype=np.float32),
-            "ses_start": tfds.features.Scalar(dtype=np.int32),
-            "ses_duration": tfds.features.Scalar(dtype=np.int32),
-            "ses_amplitude": tfds.features.Scalar(dtype=np.float32),
-            "day_id": tfds.features.Scalar(dtype=np.int32),
-            "repeat": tfds.features.Scalar(dtype=np.int32),
-        }),
-        homepage=_HOMEPAGE,
-        citation=_CITATION,
-        metadata=metadata,
+      builder=self,
+      description=(
+        "One day (8640 samples, 0.1 Hz, mV/km) of geoelectric field with one "
+        "rectangular SES: input = observed + SES, target = cleaned + SES. "
+        + self.builder_config.description
+      ),
+      features=tfds.features.FeaturesDict(
+        {
+          "input": tfds.features.Tensor(shape=day, dtype=np.float32),
+          "target": tfds.features.Tensor(shape=day, dtype=np.float32),
+          "ses_start": tfds.features.Scalar(dtype=np.int32),
+          "ses_duration": tfds.features.Scalar(dtype=np.int32),
+          "ses_amplitude": tfds.features.Scalar(dtype=np.float32),
+          "day_id": tfds.features.Scalar(dtype=np.int32),
+          "repeat": tfds.features.Scalar(dtype=np.int32),
+        }
+      ),
+      homepage=_HOMEPAGE,
+      citation=_CITATION,
+      metadata=metadata,
     )
 
   def _split_generators(self, dl_manager):
@@ -181,12 +223,13 @@ class SesSynthetic(tfds.core.GeneratorBasedBuilder):
     if recipe.background_dir is not None:
       self.info.metadata["background_days"] = list(source.names)
       self.info.metadata["rejected_days"] = [list(r) for r in source.rejected]
-      print(f"ses_synthetic: {source.num_days} background days from {recipe.background_dir}, "
-            f"{len(source.rejected)} rejected")
+      print(
+        f"ses_synthetic: {source.num_days} background days from {recipe.background_dir}, "
+        f"{len(source.rejected)} rejected"
+      )
       for name, reason in source.rejected:
         print(f"ses_synthetic: rejected {name}: {reason}")
-    return {split: self._generate_examples(recipe, split, source)
-            for split in recipe.split_names}
+    return {split: self._generate_examples(recipe, split, source) for split in recipe.split_names}
 
   def _generate_examples(self, recipe, split, source):
     yield from synthetic_ses.iter_examples(recipe, split, source)
@@ -220,4 +263,3 @@ def _jsonable(value):
   if isinstance(value, (list, tuple)):
     return [_jsonable(v) for v in value]
   return value
-

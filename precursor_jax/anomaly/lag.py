@@ -21,6 +21,7 @@ response comes later):
 
 jax.numpy throughout (jit/vmap-able; `max_lag` static).
 """
+
 from __future__ import annotations
 
 import functools
@@ -39,6 +40,7 @@ from precursor_jax.anomaly.sigmoid import (
 
 class LagResult(NamedTuple):
   """Best lag (NaN when no lag has a correlation), its correlation, and the whole curve."""
+
   lag: Any  # days, positive = strain leads
   correlation: Any  # r at the best lag
   lags: Any  # (2 * max_lag + 1,) -max_lag .. max_lag
@@ -94,8 +96,16 @@ def fit_time_difference(strain_fit: BoltzmannFit, geomag_fit: BoltzmannFit, widt
   return t_geomag - t_strain, jnp.sqrt(e_strain**2 + e_geomag**2)
 
 
-def bootstrap_time_difference(key, x_strain, strain_fit: BoltzmannFit, x_geomag,
-                              geomag_fit: BoltzmannFit, widths=0.0, *, n_boot: int = 200):
+def bootstrap_time_difference(
+  key,
+  x_strain,
+  strain_fit: BoltzmannFit,
+  x_geomag,
+  geomag_fit: BoltzmannFit,
+  widths=0.0,
+  *,
+  n_boot: int = 200,
+):
   """(t_geomag - t_strain, robust spread) from bootstrap replicates of both cumulative-curve fits.
 
   x_strain, x_geomag: each fit's (N,) consecutive days, on one time axis (e.g. days to the event).

@@ -34,6 +34,7 @@ Which functions are JAX: `residuals`, `point_threshold`, `anomalous_points`, `da
 (jit- and vmap-able over stations or k; they accept NumPy arrays too). `daily_counts` with `times`,
 `screen_storm_days` and `julian_day` work on datetime64 day labels and are host-side NumPy.
 """
+
 from __future__ import annotations
 
 from typing import Any, NamedTuple
@@ -56,6 +57,7 @@ UNIX_EPOCH_JULIAN_DAY = 2440587.5  # JD of 1970-01-01T00:00 UTC
 
 class PointFlags(NamedTuple):
   """Per-sample verdicts, (..., T) each, and the threshold used, (...)."""
+
   anomalous: Any  # bool: e_t > threshold (False where the residual is missing)
   valid: Any  # bool: the residual and the threshold are finite
   threshold: Any  # k * mean(e) over the reference samples
@@ -63,6 +65,7 @@ class PointFlags(NamedTuple):
 
 class DailyCounts(NamedTuple):
   """Per-UTC-day counts, (..., D) each."""
+
   days: Any  # (D,) datetime64[D] labels, or None when counted by samples_per_day without first_day
   anomalous: Any  # int: anomalous points in the day
   valid: Any  # int: valid points in the day
@@ -71,6 +74,7 @@ class DailyCounts(NamedTuple):
 
 class DayFlags(NamedTuple):
   """Per-UTC-day verdicts, (..., D) bool each (all False in `storm*` until screened)."""
+
   days: Any  # (D,) datetime64[D] labels, or None
   anomalous: Any  # more than `threshold` anomalous points
   unknown: Any  # not anomalous, and too few valid points to call the day calm
@@ -136,8 +140,14 @@ def _day_labels(times, interval) -> tuple[np.ndarray, np.ndarray, int]:
   return index, days, int(DAY // interval)
 
 
-def daily_counts(points: PointFlags, *, samples_per_day: int | None = None, times=None,
-                 interval=None, first_day=None) -> DailyCounts:
+def daily_counts(
+  points: PointFlags,
+  *,
+  samples_per_day: int | None = None,
+  times=None,
+  interval=None,
+  first_day=None,
+) -> DailyCounts:
   """Anomalous and valid points per UTC day.
 
   Give exactly one of
@@ -155,8 +165,9 @@ def daily_counts(points: PointFlags, *, samples_per_day: int | None = None, time
       raise ValueError(f"flags have shape {anomalous.shape}, times ({len(index)},)")
     count = np.bincount(index, weights=np.asarray(anomalous & valid), minlength=len(days))
     n_valid = np.bincount(index, weights=np.asarray(valid), minlength=len(days))
-    return DailyCounts(days, jnp.asarray(count.astype(np.int32)),
-                       jnp.asarray(n_valid.astype(np.int32)), per_day)
+    return DailyCounts(
+      days, jnp.asarray(count.astype(np.int32)), jnp.asarray(n_valid.astype(np.int32)), per_day
+    )
   n = anomalous.shape[-1]
   if samples_per_day <= 0 or n % samples_per_day:
     raise ValueError(f"{n} samples are not a whole number of days of {samples_per_day} samples")
@@ -169,8 +180,12 @@ def daily_counts(points: PointFlags, *, samples_per_day: int | None = None, time
   return DailyCounts(days, count, n_valid, samples_per_day)
 
 
-def anomalous_days(counts: DailyCounts, threshold=GEOMAGNETIC_DAY_THRESHOLD, *,
-                   min_valid_fraction: float = MIN_VALID_FRACTION) -> DayFlags:
+def anomalous_days(
+  counts: DailyCounts,
+  threshold=GEOMAGNETIC_DAY_THRESHOLD,
+  *,
+  min_valid_fraction: float = MIN_VALID_FRACTION,
+) -> DayFlags:
   """Day verdicts: anomalous when count > threshold; unknown when not, with valid < min * expected.
 
   `threshold` defaults to the paper's geomagnetic midpoint (45); use STRAIN_DAY_THRESHOLD (25) for
@@ -197,8 +212,10 @@ def screen_storm_days(day_flags: DayFlags, storms: StormDays) -> DayFlags:
   storm = inside & np.asarray(storms.storm)[safe]
   storm_unknown = ~inside | (inside & np.asarray(storms.unknown)[safe])
   shape = jnp.shape(day_flags.anomalous)
-  return day_flags._replace(storm=jnp.broadcast_to(jnp.asarray(storm), shape),
-                            storm_unknown=jnp.broadcast_to(jnp.asarray(storm_unknown), shape))
+  return day_flags._replace(
+    storm=jnp.broadcast_to(jnp.asarray(storm), shape),
+    storm_unknown=jnp.broadcast_to(jnp.asarray(storm_unknown), shape),
+  )
 
 
 def usable_days(day_flags: DayFlags):

@@ -36,8 +36,8 @@ CATEGORY_NAMES = ("success", "near_success", "failure")
 
 
 class SesInterval(NamedTuple):
-  start: jax.Array      # (B,) int32, first sample of the SES
-  end: jax.Array        # (B,) int32, first sample after the SES
+  start: jax.Array  # (B,) int32, first sample of the SES
+  end: jax.Array  # (B,) int32, first sample after the SES
   amplitude: jax.Array  # (B,) float, signed amplitude estimate in the units of the day
 
 
@@ -46,7 +46,9 @@ def _box_sum(values: jax.Array, half: int) -> jax.Array:
   length = values.shape[-1]
   padded = jnp.concatenate([jnp.zeros_like(values[..., :1]), jnp.cumsum(values, axis=-1)], axis=-1)
   index = jnp.arange(length)
-  return padded[..., jnp.minimum(index + half + 1, length)] - padded[..., jnp.maximum(index - half, 0)]
+  return (
+    padded[..., jnp.minimum(index + half + 1, length)] - padded[..., jnp.maximum(index - half, 0)]
+  )
 
 
 def _moving_average(values: jax.Array, window: int) -> jax.Array:
@@ -63,9 +65,9 @@ def _local_line(values: jax.Array, weights: jax.Array, half: int) -> jax.Array:
   points falls back to its weighted mean.
   """
   t = jnp.broadcast_to(jnp.arange(values.shape[-1], dtype=values.dtype), values.shape)
-  s0, s1, s2 = (_box_sum(weights * t ** k, half) for k in range(3))
+  s0, s1, s2 = (_box_sum(weights * t**k, half) for k in range(3))
   sy, sty = _box_sum(weights * values, half), _box_sum(weights * t * values, half)
-  su, suu, suy = s1 - t * s0, s2 - 2 * t * s1 + t * t * s0, sty - t * sy   # moments about j
+  su, suu, suy = s1 - t * s0, s2 - 2 * t * s1 + t * t * s0, sty - t * sy  # moments about j
   determinant = s0 * suu - su * su
   safe = lambda d: jnp.where(d > 1e-6, d, 1.0)
   line = (suu * sy - su * suy) / safe(determinant)
@@ -108,13 +110,16 @@ def block_baseline(days: jax.Array, block: int = 30, window_blocks: int = 25) ->
   peak_value = jnp.take_along_axis(departure, peak[..., None], axis=-1)
   start, end = _run_around(jnp.sign(peak_value) * departure > 0.3 * jnp.abs(peak_value), peak)
   index = jnp.broadcast_to(jnp.arange(means.shape[-1]), means.shape)
-  excluded = (index >= start[..., None] - 1) & (index < end[..., None] + 1)  # one block margin: edges
+  excluded = (index >= start[..., None] - 1) & (
+    index < end[..., None] + 1
+  )  # one block margin: edges
   second = _local_line(means, jnp.where(excluded, 0.0, 1.0).astype(means.dtype), half)
   return jnp.repeat(second, block, axis=-1)
 
 
-def extract_ses_interval(days: jax.Array, *, block: int = 30, window_blocks: int = 25, smooth: int = 5,
-                         level: float = 0.5) -> SesInterval:
+def extract_ses_interval(
+  days: jax.Array, *, block: int = 30, window_blocks: int = 25, smooth: int = 5, level: float = 0.5
+) -> SesInterval:
   """The SES interval of each cleaned day (B, N) by the rule in the module docstring (jittable)."""
   residual = _moving_average(days - block_baseline(days, block, window_blocks), smooth)
   peak = jnp.argmax(jnp.abs(residual), axis=-1)
@@ -139,7 +144,9 @@ def category_rates(categories: np.ndarray) -> dict[str, float]:
   """Fractions of success / near success / failure (and the count)."""
   categories = np.asarray(categories)
   total = max(categories.size, 1)
-  rates = {name: float(np.sum(categories == code)) / total for code, name in enumerate(CATEGORY_NAMES)}
+  rates = {
+    name: float(np.sum(categories == code)) / total for code, name in enumerate(CATEGORY_NAMES)
+  }
   rates["count"] = int(categories.size)
   return rates
 
@@ -155,10 +162,12 @@ def embed_anomaly(days: np.ndarray, anomaly: np.ndarray, start_samples: np.ndarr
   anomaly = np.asarray(anomaly, dtype=np.float64)
   start_samples = np.broadcast_to(np.asarray(start_samples), days.shape[:1])
   if np.any(start_samples < 0) or np.any(start_samples + anomaly.size > days.shape[-1]):
-    raise ValueError(f"an anomaly of {anomaly.size} samples starting at {start_samples.tolist()} does not "
-                     f"fit in a day of {days.shape[-1]} samples")
+    raise ValueError(
+      f"an anomaly of {anomaly.size} samples starting at {start_samples.tolist()} does not "
+      f"fit in a day of {days.shape[-1]} samples"
+    )
   for row, start in enumerate(start_samples):
-    days[row, start:start + anomaly.size] += anomaly
+    days[row, start : start + anomaly.size] += anomaly
   return days
 
 
@@ -170,9 +179,13 @@ def detect_with_fastica(days: jax.Array, key: jax.Array, **extract_kwargs) -> Se
   is taken as the SES. The amplitude is returned in dipole 0's units (through the mixing matrix).
   """
   from precursor_jax.signal.ica import fastica  # late: only the baseline needs it
+
   separated = fastica(days, key)
   intervals = extract_ses_interval(separated.sources, **extract_kwargs)
   share = jnp.square(intervals.amplitude) * (intervals.end - intervals.start) / days.shape[-1]
   best = jnp.argmax(share)
-  return SesInterval(intervals.start[best], intervals.end[best],
-                     separated.mixing[0, best] * intervals.amplitude[best])
+  return SesInterval(
+    intervals.start[best],
+    intervals.end[best],
+    separated.mixing[0, best] * intervals.amplitude[best],
+  )

@@ -48,6 +48,7 @@ daily probability 0.9 and width 8 days) the real spread of x0 was 1.37 days agai
 printed error of 0.14. `bootstrap_cumulative_fit` (parametric bootstrap: redraw the days from the
 fitted curve, refit) gave 1.40; with a 0.05/day background added it gave 2.2 against a real 3.0.
 """
+
 from __future__ import annotations
 
 import functools
@@ -68,6 +69,7 @@ _GRID_DX = (0.05, 0.25)
 
 class BoltzmannFit(NamedTuple):
   """A fit, (...) per field with (..., 4) params and (..., 4, 4) covariance."""
+
   params: Any  # A1, A2, x0, dx with dx >= 0
   cov: Any  # covariance of params, scaled by the reduced chi-square
   rss: Any  # residual sum of squares
@@ -103,12 +105,15 @@ class BoltzmannFit(NamedTuple):
 
   def named(self) -> dict[str, tuple[float, float]]:
     """{'A1': (value, stderr), ...} of an unbatched fit, as Python floats."""
-    return {name: (float(v), float(s))
-            for name, v, s in zip(PARAM_NAMES, self.params, self.stderr, strict=True)}
+    return {
+      name: (float(v), float(s))
+      for name, v, s in zip(PARAM_NAMES, self.params, self.stderr, strict=True)
+    }
 
 
 class CharacteristicTimes(NamedTuple):
   """Times read off a fit, (...) each, with standard errors."""
+
   onset: Any  # x0 - 2 dx
   onset_err: Any
   inflection: Any  # x0
@@ -145,8 +150,9 @@ def _prepare(x, y, mask):
   dtype = jnp.result_type(x, y, float)
   x, y = x.astype(dtype), y.astype(dtype)
   if x.shape != y.shape or x.ndim != 1:
-    raise ValueError(f"need (N,) x and y of equal length, got {x.shape} and {y.shape} "
-                     "(vmap for batches)")
+    raise ValueError(
+      f"need (N,) x and y of equal length, got {x.shape} and {y.shape} (vmap for batches)"
+    )
   valid = jnp.isfinite(x) & jnp.isfinite(y)
   if mask is not None:
     valid = valid & jnp.asarray(mask, dtype=bool)
@@ -243,16 +249,27 @@ def _starts(guess):
   for x0 in _GRID_X0:
     for dx in _GRID_DX:
       rows.append(jnp.stack([a1, a2, jnp.asarray(x0, guess.dtype), jnp.asarray(dx, guess.dtype)]))
-  rows.append(jnp.stack([a1, a1 + 2 * rise, jnp.asarray(1.0, guess.dtype),
-                         jnp.asarray(0.3, guess.dtype)]))
-  rows.append(jnp.stack([a2 - 2 * rise, a2, jnp.asarray(-1.0, guess.dtype),
-                         jnp.asarray(0.3, guess.dtype)]))
+  rows.append(
+    jnp.stack([a1, a1 + 2 * rise, jnp.asarray(1.0, guess.dtype), jnp.asarray(0.3, guess.dtype)])
+  )
+  rows.append(
+    jnp.stack([a2 - 2 * rise, a2, jnp.asarray(-1.0, guess.dtype), jnp.asarray(0.3, guess.dtype)])
+  )
   return jnp.stack(rows)
 
 
 @functools.partial(jax.jit, static_argnames=("max_iter", "ftol", "xtol", "multistart"))
-def fit_boltzmann(x, y, mask=None, *, p0=None, multistart: bool = True, max_iter: int = 200,
-                  ftol: float | None = None, xtol: float | None = None) -> BoltzmannFit:
+def fit_boltzmann(
+  x,
+  y,
+  mask=None,
+  *,
+  p0=None,
+  multistart: bool = True,
+  max_iter: int = 200,
+  ftol: float | None = None,
+  xtol: float | None = None,
+) -> BoltzmannFit:
   """Least-squares Boltzmann fit of (N,) y against x over the finite, masked points.
 
   Starts from `initial_guess` and (multistart=True) 10 more points spread over x, keeping the
@@ -274,7 +291,8 @@ def fit_boltzmann(x, y, mask=None, *, p0=None, multistart: bool = True, max_iter
     p0 = jnp.asarray(p0, dtype)
     starts = jnp.stack([(p0[0] - yc) / ys, (p0[1] - yc) / ys, (p0[2] - xc) / xs, p0[3] / xs])[None]
   ps, costs, its, convs = jax.vmap(
-      lambda start: _levenberg_marquardt(start, u, v, valid, max_iter, ftol, xtol))(starts)
+    lambda start: _levenberg_marquardt(start, u, v, valid, max_iter, ftol, xtol)
+  )(starts)
   best = jnp.argmin(jnp.where(jnp.isfinite(costs), costs, jnp.inf))  # ties: the earliest start
   p, iterations, converged = ps[best], its[best], convs[best]
   # Canonical sign dx > 0: swap the asymptotes.

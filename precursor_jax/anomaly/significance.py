@@ -23,6 +23,7 @@ Background: by default the usable days BEFORE W (what was known before the windo
 post-seismic effects); pass a (D,) bool `background` to choose others (it must not overlap W).
 Randomness only through an explicit `rng` (a numpy Generator or an int seed). Host-side NumPy/SciPy.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,6 +35,7 @@ from scipy import stats
 
 class WindowTest(NamedTuple):
   """Result of one test."""
+
   observed: int  # anomalous usable days in the pre-event window
   window_days: int  # usable days in the pre-event window
   statistic: float  # the tested statistic (a count, or a fraction for random windows)
@@ -47,10 +49,12 @@ def pre_event_window(n_days: int, event_index: int, window: int) -> np.ndarray:
   if window <= 0:
     raise ValueError(f"window must be a positive number of days, got {window}")
   if not window <= event_index <= n_days:
-    raise ValueError(f"the {window}-day window before day index {event_index} does not fit in a "
-                     f"record of {n_days} days")
+    raise ValueError(
+      f"the {window}-day window before day index {event_index} does not fit in a "
+      f"record of {n_days} days"
+    )
   mask = np.zeros(n_days, dtype=bool)
-  mask[event_index - window:event_index] = True
+  mask[event_index - window : event_index] = True
   return mask
 
 
@@ -91,18 +95,21 @@ def binomial_test(flags, usable, event_index: int, window: int, *, background=No
 
 def hypergeometric_p(flags, usable, event_index: int, window: int, *, background=None) -> float:
   """Exact permutation p: P(count >= observed) when the anomalous days are placed at random."""
-  flags, _, in_window, base, observed, n_window = _inputs(flags, usable, event_index, window,
-                                                          background)
+  flags, _, in_window, base, observed, n_window = _inputs(
+    flags, usable, event_index, window, background
+  )
   population = n_window + int(base.sum())
   anomalous_total = observed + int(np.sum(flags & base))
   return float(stats.hypergeom.sf(observed - 1, population, anomalous_total, n_window))
 
 
-def permutation_test(flags, usable, event_index: int, window: int, *, rng, n_draws: int = 9999,
-                     background=None) -> WindowTest:
+def permutation_test(
+  flags, usable, event_index: int, window: int, *, rng, n_draws: int = 9999, background=None
+) -> WindowTest:
   """Monte Carlo permutation of the anomalous days among window + background usable days."""
-  flags, usable, in_window, base, observed, n_window = _inputs(flags, usable, event_index, window,
-                                                               background)
+  flags, usable, in_window, base, observed, n_window = _inputs(
+    flags, usable, event_index, window, background
+  )
   rng = np.random.default_rng(rng)
   pool = in_window & usable | base
   labels = flags[pool]
@@ -110,19 +117,29 @@ def permutation_test(flags, usable, event_index: int, window: int, *, rng, n_dra
   window_in_pool = in_window[pool]
   shuffled = rng.permuted(np.broadcast_to(labels, (n_draws, len(labels))), axis=1)
   null = shuffled[:, window_in_pool].sum(axis=1)
-  return WindowTest(observed, n_window, float(observed), _mc_p(null, observed), null,
-                    "permutation")
+  return WindowTest(observed, n_window, float(observed), _mc_p(null, observed), null, "permutation")
 
 
-def random_window_test(flags, usable, event_index: int, window: int, *, rng=None,
-                       n_draws: int | None = None, background=None,
-                       min_usable_fraction: float = 0.8) -> WindowTest:
+def random_window_test(
+  flags,
+  usable,
+  event_index: int,
+  window: int,
+  *,
+  rng=None,
+  n_draws: int | None = None,
+  background=None,
+  min_usable_fraction: float = 0.8,
+) -> WindowTest:
   """Anomalous fraction in the pre-event window against background windows of the same length."""
-  flags, usable, _, base, observed, n_window = _inputs(flags, usable, event_index, window,
-                                                       background)
+  flags, usable, _, base, observed, n_window = _inputs(
+    flags, usable, event_index, window, background
+  )
   statistic = observed / n_window
-  allowed = np.asarray(background if background is not None
-                       else np.arange(len(flags)) < event_index - window, dtype=bool)
+  allowed = np.asarray(
+    background if background is not None else np.arange(len(flags)) < event_index - window,
+    dtype=bool,
+  )
   # Per window start: all days in the allowed background, enough usable days.
   kernel = np.ones(window)
   inside = np.convolve(allowed, kernel, mode="valid") == window
@@ -131,8 +148,9 @@ def random_window_test(flags, usable, event_index: int, window: int, *, rng=None
   eligible = inside & (n_usable >= max(1, math.ceil(min_usable_fraction * window)))
   fractions = n_anomalous[eligible] / n_usable[eligible]
   if len(fractions) == 0:
-    raise ValueError(f"no {window}-day background window with at least {min_usable_fraction:.0%} "
-                     "usable days")
+    raise ValueError(
+      f"no {window}-day background window with at least {min_usable_fraction:.0%} usable days"
+    )
   if n_draws is None:
     null = fractions
   else:

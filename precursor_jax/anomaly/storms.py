@@ -6,6 +6,7 @@ of either index reaches its threshold; a day without a storm sample but with a m
 index that was given is `unknown` (a storm might hide in the missing hours), never quietly calm.
 Pure NumPy.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -19,6 +20,7 @@ DAY = np.timedelta64(1, "D")
 
 class StormDays(NamedTuple):
   """Per UTC day (D,) arrays."""
+
   days: np.ndarray  # datetime64[D]
   storm: np.ndarray  # bool: Dst <= dst_threshold or Kp >= kp_threshold at some sample that day
   unknown: np.ndarray  # bool: not a storm day, but some sample of a given index is missing
@@ -39,8 +41,13 @@ def _daily(ts: TimeSeries, channel: str, days: np.ndarray, reduce) -> tuple[np.n
   return out, complete
 
 
-def storm_days(dst: TimeSeries | None = None, kp: TimeSeries | None = None, *,
-               dst_threshold: float = -50.0, kp_threshold: float = 5.0) -> StormDays:
+def storm_days(
+  dst: TimeSeries | None = None,
+  kp: TimeSeries | None = None,
+  *,
+  dst_threshold: float = -50.0,
+  kp_threshold: float = 5.0,
+) -> StormDays:
   """Storm days over the UTC days covered by the given Dst ("dst") and/or Kp ("kp") series."""
   given = [s for s in (dst, kp) if s is not None]
   if not given:
@@ -71,9 +78,12 @@ def is_storm_day(when, storms: StormDays) -> np.ndarray:
   index = ((days - storms.days[0]) // DAY).astype(np.int64)
   outside = (index < 0) | (index >= len(storms.days))
   if outside.any():
-    raise ValueError(f"day {days[outside][0]} is outside the storm record "
-                     f"{storms.days[0]} .. {storms.days[-1]}")
+    raise ValueError(
+      f"day {days[outside][0]} is outside the storm record {storms.days[0]} .. {storms.days[-1]}"
+    )
   if storms.unknown[index].any():
-    raise ValueError(f"day {days[storms.unknown[index]][0]} has missing index samples and no storm "
-                     "sample: its storm status is unknown")
+    raise ValueError(
+      f"day {days[storms.unknown[index]][0]} has missing index samples and no storm "
+      "sample: its storm status is unknown"
+    )
   return storms.storm[index]

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Any, Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -19,8 +20,10 @@ Batch = dict[str, np.ndarray]
 def steps_per_epoch(num_examples: int, batch_size: int) -> int:
   """Full batches per epoch (the last partial batch is dropped)."""
   if num_examples < batch_size:
-    raise ValueError(f"the training split has {num_examples} examples, fewer than one batch of "
-                     f"{batch_size}; lower config.batch_size or build a larger dataset")
+    raise ValueError(
+      f"the training split has {num_examples} examples, fewer than one batch of "
+      f"{batch_size}; lower config.batch_size or build a larger dataset"
+    )
   return num_examples // batch_size
 
 
@@ -34,7 +37,7 @@ def train_batch_indices(step: int, *, num_examples: int, batch_size: int, seed: 
   per_epoch = steps_per_epoch(num_examples, batch_size)
   epoch, position = divmod(step, per_epoch)
   order = epoch_permutation(num_examples, seed, epoch)
-  return order[position * batch_size:(position + 1) * batch_size]
+  return order[position * batch_size : (position + 1) * batch_size]
 
 
 def take(arrays: Mapping[str, np.ndarray], indices: np.ndarray) -> Batch:
@@ -42,7 +45,9 @@ def take(arrays: Mapping[str, np.ndarray], indices: np.ndarray) -> Batch:
   return {name: np.asarray(values)[indices] for name, values in arrays.items()}
 
 
-def eval_batches(arrays: Mapping[str, np.ndarray], batch_size: int) -> Iterator[tuple[Batch, np.ndarray]]:
+def eval_batches(
+  arrays: Mapping[str, np.ndarray], batch_size: int
+) -> Iterator[tuple[Batch, np.ndarray]]:
   """All examples in order, in batches of exactly `batch_size`; the last is padded and masked."""
   num_examples = len(next(iter(arrays.values())))
   for start in range(0, num_examples, batch_size):
@@ -51,7 +56,9 @@ def eval_batches(arrays: Mapping[str, np.ndarray], batch_size: int) -> Iterator[
     yield take(arrays, np.where(valid, indices, num_examples - 1)), valid
 
 
-def prefetch(produce: Callable[[int], Any], steps: range, depth: int = 2) -> Iterator[tuple[int, Any]]:
+def prefetch(
+  produce: Callable[[int], Any], steps: range, depth: int = 2
+) -> Iterator[tuple[int, Any]]:
   """Yields (step, produce(step)) for `steps`, computing up to `depth` ahead in a background thread."""
   buffer: queue.Queue = queue.Queue(maxsize=depth)
   stop = threading.Event()

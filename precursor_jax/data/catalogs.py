@@ -9,6 +9,7 @@ Readers:
 
 Filters (`between`, `with_magnitude`, `in_box`, `within_km`) return new catalogues.
 """
+
 from __future__ import annotations
 
 import csv
@@ -28,8 +29,17 @@ _MAGNITUDE_RE = re.compile(r"^([A-Za-z]+)(\d+(?:\.\d+)?)$")
 _CENC_TIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 # The list writes seconds unpadded now and then ("01:53:0.6").
 _CENC_CLOCK_RE = re.compile(r"(\d{1,2}):(\d{2}):(\d{1,2}(?:\.\d+)?)")
-_USGS_REQUIRED = ("Date", "Time", "Latitude", "Longitude", "Type", "Depth", "Magnitude",
-                  "Magnitude Type", "ID")
+_USGS_REQUIRED = (
+  "Date",
+  "Time",
+  "Latitude",
+  "Longitude",
+  "Type",
+  "Depth",
+  "Magnitude",
+  "Magnitude Type",
+  "ID",
+)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -46,6 +56,7 @@ class Catalog:
       "Nuclear Explosion", ... in the USGS table; "earthquake" in the CENC list).
     source: the file(s) it came from.
   """
+
   time: np.ndarray
   latitude: np.ndarray
   longitude: np.ndarray
@@ -72,8 +83,9 @@ class Catalog:
 
   def select(self, mask) -> Catalog:
     """The events where the (N,) bool mask (or index array) selects."""
-    arrays = {f.name: getattr(self, f.name)[mask] for f in dataclasses.fields(self)
-              if f.name != "source"}
+    arrays = {
+      f.name: getattr(self, f.name)[mask] for f in dataclasses.fields(self) if f.name != "source"
+    }
     return Catalog(**arrays, source=self.source)
 
   def between(self, start=None, end=None) -> Catalog:
@@ -115,8 +127,20 @@ def _sorted_catalog(columns: dict, source: str) -> Catalog:
 def read_usgs_csv(path: str | os.PathLike) -> Catalog:
   """The USGS significant-earthquakes CSV (UTC) as a Catalog, every row kept (see event_type)."""
   path = pathlib.Path(path)
-  cols: dict[str, list] = {k: [] for k in ("time", "latitude", "longitude", "depth_km", "magnitude",
-                                           "magnitude_type", "place", "event_id", "event_type")}
+  cols: dict[str, list] = {
+    k: []
+    for k in (
+      "time",
+      "latitude",
+      "longitude",
+      "depth_km",
+      "magnitude",
+      "magnitude_type",
+      "place",
+      "event_id",
+      "event_type",
+    )
+  }
   with open(path, newline="", encoding="utf-8") as f:
     reader = csv.DictReader(f)
     missing = [c for c in _USGS_REQUIRED if c not in (reader.fieldnames or [])]
@@ -131,9 +155,13 @@ def read_usgs_csv(path: str | os.PathLike) -> Catalog:
         cols["depth_km"].append(float(row["Depth"]))
         cols["magnitude"].append(float(row["Magnitude"]))
       except ValueError:
-        raise DataFormatError(path, reader.line_num, "expected Date MM/DD/YYYY, Time hh:mm:ss and "
-                              "numeric Latitude, Longitude, Depth, Magnitude; got "
-                              f"{[row[c] for c in _USGS_REQUIRED]}") from None
+        raise DataFormatError(
+          path,
+          reader.line_num,
+          "expected Date MM/DD/YYYY, Time hh:mm:ss and "
+          "numeric Latitude, Longitude, Depth, Magnitude; got "
+          f"{[row[c] for c in _USGS_REQUIRED]}",
+        ) from None
       cols["magnitude_type"].append(row["Magnitude Type"])
       cols["place"].append("")
       cols["event_id"].append(row["ID"])
@@ -143,13 +171,26 @@ def read_usgs_csv(path: str | os.PathLike) -> Catalog:
   return _sorted_catalog(cols, str(path))
 
 
-def read_cenc_text(path: str | os.PathLike,
-                   utc_offset: np.timedelta64 = BEIJING_UTC_OFFSET) -> Catalog:
+def read_cenc_text(
+  path: str | os.PathLike, utc_offset: np.timedelta64 = BEIJING_UTC_OFFSET
+) -> Catalog:
   """The CENC-style list (Beijing time by default) as a Catalog in UTC, sorted by time."""
   path = pathlib.Path(path)
   text = point_series.read_chinese_text(path)
-  cols: dict[str, list] = {k: [] for k in ("time", "latitude", "longitude", "depth_km", "magnitude",
-                                           "magnitude_type", "place", "event_id", "event_type")}
+  cols: dict[str, list] = {
+    k: []
+    for k in (
+      "time",
+      "latitude",
+      "longitude",
+      "depth_km",
+      "magnitude",
+      "magnitude_type",
+      "place",
+      "event_id",
+      "event_type",
+    )
+  }
   expected = "expected 'YYYY-MM-DD hh:mm:ss.s lat lon depth <type><magnitude> place'"
   for i, line in enumerate(text.splitlines()):
     tokens = line.split(maxsplit=6)
@@ -159,16 +200,24 @@ def read_cenc_text(path: str | os.PathLike,
       raise DataFormatError(path, i + 1, f"{expected}, got {line!r}")
     magnitude = _MAGNITUDE_RE.match(tokens[5])
     if magnitude is None:
-      raise DataFormatError(path, i + 1, f"expected a magnitude like 'Ms6.0' or 'M7.0', got "
-                            f"{tokens[5]!r}")
+      raise DataFormatError(
+        path, i + 1, f"expected a magnitude like 'Ms6.0' or 'M7.0', got {tokens[5]!r}"
+      )
     clock = _CENC_CLOCK_RE.fullmatch(tokens[1])
-    if clock is None or int(clock.group(1)) > 23 or int(clock.group(2)) > 59 or float(
-        clock.group(3)) >= 60:
+    if (
+      clock is None
+      or int(clock.group(1)) > 23
+      or int(clock.group(2)) > 59
+      or float(clock.group(3)) >= 60
+    ):
       raise DataFormatError(path, i + 1, f"expected a time hh:mm:ss.s, got {tokens[1]!r}")
     try:
       hours, minutes, secs = int(clock.group(1)), int(clock.group(2)), float(clock.group(3))
-      local = (np.datetime64(tokens[0], "ms") + np.timedelta64(hours * 3600 + minutes * 60, "s")
-               + np.timedelta64(round(secs * 1000), "ms"))
+      local = (
+        np.datetime64(tokens[0], "ms")
+        + np.timedelta64(hours * 3600 + minutes * 60, "s")
+        + np.timedelta64(round(secs * 1000), "ms")
+      )
       lat, lon, depth = float(tokens[2]), float(tokens[3]), float(tokens[4])
     except ValueError:
       raise DataFormatError(path, i + 1, f"{expected}, got {line!r}") from None

@@ -1,4 +1,5 @@
 """Errors raised by the real-data readers and the time-series helpers."""
+
 from __future__ import annotations
 
 import os

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import csv
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -68,7 +68,7 @@ def read_ett_csv(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, tuple
       raise DataFormatError(
         path, line, f"expected {len(COLUMNS)} comma-separated fields, got {len(row)}"
       )
-    for column, field in zip(COLUMNS, row):
+    for column, field in zip(COLUMNS, row, strict=True):
       if not field.strip():
         raise DataFormatError(
           path, line, f"missing value in column {column!r} (ETT files have no gaps)"

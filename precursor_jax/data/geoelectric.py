@@ -40,6 +40,7 @@ Plus a reader for EarthDataLogger ASCII magnetotelluric files (10 Hz, 5-minute f
 `STATION_YYMMDDhhmmss.EX`), the format of the real MT test records, with anti-alias decimation to
 0.1 Hz (`read_edl_timeseries`).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -90,6 +91,7 @@ class GeomagneticModel:
     storm_main_phase_range_nt: main-phase decrease of the northward field (a Dst-like dip).
     storm_ulf_gain_range: factor on the ULF power after the sudden commencement.
   """
+
   sq_h_range_nt: tuple[float, float] = (15.0, 45.0)
   sq_d_range_nt: tuple[float, float] = (5.0, 15.0)
   sq_noon_h: float = 11.5
@@ -117,6 +119,7 @@ class TrainNoise:
   substation; the first sign is random). On top, the DC stray current changes level every few
   minutes (`stray_dwell_min`) by N(0, `stray_step_mv_km`) during service hours. Nothing at night.
   """
+
   first_train_h: float = 6.0
   last_train_h: float = 23.6
   headway_min: float = 15.0
@@ -150,6 +153,7 @@ class StationModel:
     white_noise_mv_km: instrument noise per sample.
     train: the railway noise.
   """
+
   name: str
   code: int
   resistivities_ohm_m: tuple[float, ...]
@@ -165,34 +169,58 @@ class StationModel:
 
   def __post_init__(self):
     if len(self.thicknesses_m) != len(self.resistivities_ohm_m) - 1:
-      raise ValueError(f"station {self.name}: need one thickness fewer than resistivities, got "
-                       f"{len(self.thicknesses_m)} and {len(self.resistivities_ohm_m)}")
+      raise ValueError(
+        f"station {self.name}: need one thickness fewer than resistivities, got "
+        f"{len(self.thicknesses_m)} and {len(self.resistivities_ohm_m)}"
+      )
 
 
 STATIONS: Mapping[str, StationModel] = {
-    # Hakuba: long dipoles across the JR Oito line; resistive crust over a conductive mantle.
-    "hkb": StationModel(
-        name="hkb", code=1, resistivities_ohm_m=(1000.0, 100.0, 10.0),
-        thicknesses_m=(20_000.0, 150_000.0),
-        dipole_azimuth_deg=30.0, dc_offset_mv_km=120.0, dc_offset_spread_mv_km=15.0,
-        tide_mv_km=(0.6, 0.3, 0.35, 0.25), drift_rate_mv_km_day=3.0, drift_walk_mv_km=1.5,
-        white_noise_mv_km=0.05, train=TrainNoise()),
-    # Matsushiro: railway farther from the dipoles; moderate train noise.
-    "mts": StationModel(
-        name="mts", code=2, resistivities_ohm_m=(300.0, 50.0, 10.0),
-        thicknesses_m=(20_000.0, 150_000.0),
-        dipole_azimuth_deg=120.0, dc_offset_mv_km=-90.0, dc_offset_spread_mv_km=10.0,
-        tide_mv_km=(0.5, 0.25, 0.3, 0.2), drift_rate_mv_km_day=2.0, drift_walk_mv_km=1.0,
-        white_noise_mv_km=0.05,
-        train=TrainNoise(headway_min=20.0, amplitude_median_mv_km=4.0, stray_step_mv_km=0.6)),
-    # Outaki: far from the railway and the epicentre, conductive ground: everything smaller.
-    "ota": StationModel(
-        name="ota", code=3, resistivities_ohm_m=(100.0, 20.0, 5.0),
-        thicknesses_m=(10_000.0, 100_000.0),
-        dipole_azimuth_deg=60.0, dc_offset_mv_km=60.0, dc_offset_spread_mv_km=8.0,
-        tide_mv_km=(0.3, 0.15, 0.2, 0.15), drift_rate_mv_km_day=1.5, drift_walk_mv_km=0.7,
-        white_noise_mv_km=0.03,
-        train=TrainNoise(headway_min=30.0, amplitude_median_mv_km=1.5, stray_step_mv_km=0.2)),
+  # Hakuba: long dipoles across the JR Oito line; resistive crust over a conductive mantle.
+  "hkb": StationModel(
+    name="hkb",
+    code=1,
+    resistivities_ohm_m=(1000.0, 100.0, 10.0),
+    thicknesses_m=(20_000.0, 150_000.0),
+    dipole_azimuth_deg=30.0,
+    dc_offset_mv_km=120.0,
+    dc_offset_spread_mv_km=15.0,
+    tide_mv_km=(0.6, 0.3, 0.35, 0.25),
+    drift_rate_mv_km_day=3.0,
+    drift_walk_mv_km=1.5,
+    white_noise_mv_km=0.05,
+    train=TrainNoise(),
+  ),
+  # Matsushiro: railway farther from the dipoles; moderate train noise.
+  "mts": StationModel(
+    name="mts",
+    code=2,
+    resistivities_ohm_m=(300.0, 50.0, 10.0),
+    thicknesses_m=(20_000.0, 150_000.0),
+    dipole_azimuth_deg=120.0,
+    dc_offset_mv_km=-90.0,
+    dc_offset_spread_mv_km=10.0,
+    tide_mv_km=(0.5, 0.25, 0.3, 0.2),
+    drift_rate_mv_km_day=2.0,
+    drift_walk_mv_km=1.0,
+    white_noise_mv_km=0.05,
+    train=TrainNoise(headway_min=20.0, amplitude_median_mv_km=4.0, stray_step_mv_km=0.6),
+  ),
+  # Outaki: far from the railway and the epicentre, conductive ground: everything smaller.
+  "ota": StationModel(
+    name="ota",
+    code=3,
+    resistivities_ohm_m=(100.0, 20.0, 5.0),
+    thicknesses_m=(10_000.0, 100_000.0),
+    dipole_azimuth_deg=60.0,
+    dc_offset_mv_km=60.0,
+    dc_offset_spread_mv_km=8.0,
+    tide_mv_km=(0.3, 0.15, 0.2, 0.15),
+    drift_rate_mv_km_day=1.5,
+    drift_walk_mv_km=0.7,
+    white_noise_mv_km=0.03,
+    train=TrainNoise(headway_min=30.0, amplitude_median_mv_km=1.5, stray_step_mv_km=0.2),
+  ),
 }
 
 # Seeds of the components, so that changing one component's parameters leaves the others' draws.
@@ -212,8 +240,9 @@ def station_model(name: str) -> StationModel:
 # ---------------------------------------------------------------------------------------------
 
 
-def layered_impedance(freqs_hz: np.ndarray, resistivities_ohm_m: Sequence[float],
-                      thicknesses_m: Sequence[float]) -> np.ndarray:
+def layered_impedance(
+  freqs_hz: np.ndarray, resistivities_ohm_m: Sequence[float], thicknesses_m: Sequence[float]
+) -> np.ndarray:
   """Surface impedance Z = E/H (ohm) of a 1-D layered earth; (F,) -> (F,) complex.
 
   Wait's recursion from the bottom half-space up, for the exp(+i omega t) convention of numpy's
@@ -223,7 +252,7 @@ def layered_impedance(freqs_hz: np.ndarray, resistivities_ohm_m: Sequence[float]
   omega = 2 * np.pi * freqs_hz
   iwm = 1j * omega * MU0
   z = np.sqrt(iwm * resistivities_ohm_m[-1])
-  for rho, h in zip(resistivities_ohm_m[-2::-1], thicknesses_m[::-1]):
+  for rho, h in zip(resistivities_ohm_m[-2::-1], thicknesses_m[::-1], strict=True):
     intrinsic = np.sqrt(iwm * rho)  # the layer's own (half-space) impedance
     t = np.tanh(np.sqrt(iwm / rho) * h)
     z = intrinsic * (z + intrinsic * t) / (intrinsic + z * t + (omega == 0))
@@ -237,8 +266,7 @@ def apparent_resistivity(freqs_hz: np.ndarray, impedance: np.ndarray) -> np.ndar
     return np.where(omega > 0, np.abs(impedance) ** 2 / (omega * MU0), np.nan)
 
 
-def colored_noise(rng: np.random.Generator, num_samples: int, dt_s: float,
-                  psd_fn) -> np.ndarray:
+def colored_noise(rng: np.random.Generator, num_samples: int, dt_s: float, psd_fn) -> np.ndarray:
   """Gaussian noise with one-sided power spectral density psd_fn(f) (units^2/Hz); (T,).
 
   Built in the frequency domain, so it is periodic over num_samples; callers that need an aperiodic
@@ -262,8 +290,9 @@ def _padded_time_h(num_samples: int) -> np.ndarray:
   return (np.arange(n) - num_samples // 2) * (SAMPLE_INTERVAL_S / 3600.0)
 
 
-def geomagnetic_variation(rng: np.random.Generator, model: GeomagneticModel,
-                          num_samples: int = SAMPLES_PER_DAY) -> tuple[np.ndarray, np.ndarray]:
+def geomagnetic_variation(
+  rng: np.random.Generator, model: GeomagneticModel, num_samples: int = SAMPLES_PER_DAY
+) -> tuple[np.ndarray, np.ndarray]:
   """Northward and eastward field variation (nT) on the padded grid of `_padded_time_h`; 2 x (2T,).
 
   Sq: a Gaussian dip of the northward field at local noon and an east-then-west swing of the
@@ -301,9 +330,13 @@ def geomagnetic_variation(rng: np.random.Generator, model: GeomagneticModel,
     recovery_h = rng.uniform(8.0, 16.0)
     depth = rng.uniform(*model.storm_main_phase_range_nt)
     since = t_h - onset
-    main = np.where(since < 0, 0.0,
-                    np.where(since < fall_h, since / fall_h,
-                             np.exp(-np.maximum(since - fall_h, 0.0) / recovery_h)))
+    main = np.where(
+      since < 0,
+      0.0,
+      np.where(
+        since < fall_h, since / fall_h, np.exp(-np.maximum(since - fall_h, 0.0) / recovery_h)
+      ),
+    )
     storm_x = ssc - depth * main
     storm_y = rng.choice([-1.0, 1.0]) * rng.uniform(0.1, 0.4) * storm_x
     gain = np.sqrt(rng.uniform(*model.storm_ulf_gain_range))
@@ -316,15 +349,16 @@ def geomagnetic_variation(rng: np.random.Generator, model: GeomagneticModel,
 
 
 @functools.lru_cache(maxsize=16)
-def _impedance_on_grid(resistivities: tuple[float, ...], thicknesses: tuple[float, ...],
-                       num_samples: int) -> np.ndarray:
+def _impedance_on_grid(
+  resistivities: tuple[float, ...], thicknesses: tuple[float, ...], num_samples: int
+) -> np.ndarray:
   """The layered impedance at the rfft frequencies of a grid of num_samples 10-s samples."""
-  return layered_impedance(np.fft.rfftfreq(num_samples, SAMPLE_INTERVAL_S), resistivities,
-                           thicknesses)
+  return layered_impedance(
+    np.fft.rfftfreq(num_samples, SAMPLE_INTERVAL_S), resistivities, thicknesses
+  )
 
 
-def induced_e_field(bx_nt: np.ndarray, by_nt: np.ndarray,
-                    station: StationModel) -> np.ndarray:
+def induced_e_field(bx_nt: np.ndarray, by_nt: np.ndarray, station: StationModel) -> np.ndarray:
   """The telluric field along the station's dipole (mV/km) induced by B on a 1-D earth; (T,).
 
   1-D earth: Ex = Z By / mu0, Ey = -Z Bx / mu0 (x north, y east); the dipole measures
@@ -337,18 +371,22 @@ def induced_e_field(bx_nt: np.ndarray, by_nt: np.ndarray,
   return np.cos(azimuth) * ex + np.sin(azimuth) * ey
 
 
-def tidal_field(station: StationModel, phases_rad: np.ndarray, day_index: int,
-                num_samples: int = SAMPLES_PER_DAY) -> np.ndarray:
+def tidal_field(
+  station: StationModel, phases_rad: np.ndarray, day_index: int, num_samples: int = SAMPLES_PER_DAY
+) -> np.ndarray:
   """Sum of the M2, S2, K1, O1 lines (mV/km) on day `day_index` (continuous across days); (T,)."""
   t_days = day_index + np.arange(num_samples) * (SAMPLE_INTERVAL_S / SECONDS_PER_DAY)
   out = np.zeros(num_samples)
-  for amp, speed, phase in zip(station.tide_mv_km, TIDE_CYCLES_PER_DAY.values(), phases_rad):
+  for amp, speed, phase in zip(
+    station.tide_mv_km, TIDE_CYCLES_PER_DAY.values(), phases_rad, strict=True
+  ):
     out += amp * np.cos(2 * np.pi * speed * t_days + phase)
   return out
 
 
-def electrode_drift(rng: np.random.Generator, station: StationModel,
-                    num_samples: int = SAMPLES_PER_DAY) -> np.ndarray:
+def electrode_drift(
+  rng: np.random.Generator, station: StationModel, num_samples: int = SAMPLES_PER_DAY
+) -> np.ndarray:
   """Linear drift plus a random walk (mV/km), zero at 00:00; (T,)."""
   frac = np.arange(num_samples) / num_samples
   slope = rng.normal(0.0, station.drift_rate_mv_km_day)
@@ -357,9 +395,13 @@ def electrode_drift(rng: np.random.Generator, station: StationModel,
   return slope * frac + np.cumsum(steps)
 
 
-def train_leakage_noise(rng: np.random.Generator, train: TrainNoise,
-                        num_samples: int = SAMPLES_PER_DAY, *,
-                        coupling: tuple[np.random.Generator, float, float] | None = None) -> np.ndarray:
+def train_leakage_noise(
+  rng: np.random.Generator,
+  train: TrainNoise,
+  num_samples: int = SAMPLES_PER_DAY,
+  *,
+  coupling: tuple[np.random.Generator, float, float] | None = None,
+) -> np.ndarray:
   """Railway leakage-current field (mV/km): bursts and DC steps by day, 0 at night; (T,).
 
   coupling: (generator, mean, spread) for a second dipole that sees the same trains: each burst is
@@ -385,8 +427,11 @@ def train_leakage_noise(rng: np.random.Generator, train: TrainNoise,
   pause_min = rng.uniform(0.0, train.max_pause_min, n)
   length_min = rng.uniform(*train.pulse_min_range, n)
   elapsed = np.cumsum(pause_min + length_min) - length_min
-  start_min = np.repeat(departures, pulses_each) + elapsed - np.repeat(
-      elapsed[first_of_train] - pause_min[first_of_train], pulses_each)
+  start_min = (
+    np.repeat(departures, pulses_each)
+    + elapsed
+    - np.repeat(elapsed[first_of_train] - pause_min[first_of_train], pulses_each)
+  )
   amplitude = rng.lognormal(np.log(train.amplitude_median_mv_km), train.amplitude_log_sigma, n)
   amplitude *= np.repeat(rng.choice([-1.0, 1.0], departures.size), pulses_each) * (-1.0) ** rank
   stray_gain = 1.0
@@ -396,8 +441,9 @@ def train_leakage_noise(rng: np.random.Generator, train: TrainNoise,
     stray_gain = gain_mean
 
   start = np.clip(np.round(start_min * per_min).astype(np.int64), 0, num_samples)
-  stop = np.clip(start + np.maximum(np.round(length_min * per_min).astype(np.int64), 1), 0,
-                 num_samples)
+  stop = np.clip(
+    start + np.maximum(np.round(length_min * per_min).astype(np.int64), 1), 0, num_samples
+  )
   steps = np.zeros(num_samples + 1)
   np.add.at(steps, start, amplitude)
   np.add.at(steps, stop, -amplitude)
@@ -420,9 +466,13 @@ def train_leakage_noise(rng: np.random.Generator, train: TrainNoise,
   return scipy.signal.lfilter([alpha], [1, alpha - 1], bursts + stray_gain * stray)
 
 
-def synthetic_day_components(station: str | StationModel, day_index: int, seed: int = 0,
-                             geomagnetic: GeomagneticModel = GeomagneticModel(),
-                             num_samples: int = SAMPLES_PER_DAY) -> dict[str, np.ndarray]:
+def synthetic_day_components(
+  station: str | StationModel,
+  day_index: int,
+  seed: int = 0,
+  geomagnetic: GeomagneticModel = GeomagneticModel(),
+  num_samples: int = SAMPLES_PER_DAY,
+) -> dict[str, np.ndarray]:
   """The six components of one synthetic day (mV/km), each (T,); they sum to `synthetic_day`.
 
   Keys: "induction", "tide", "drift", "offset", "white", "train".
@@ -437,24 +487,31 @@ def synthetic_day_components(station: str | StationModel, day_index: int, seed: 
 
   bx, by = geomagnetic_variation(rng(_GEOMAG, day_index), geomagnetic, num_samples)
   e_padded = induced_e_field(bx, by, station)
-  induction = e_padded[num_samples // 2: num_samples // 2 + num_samples]
+  induction = e_padded[num_samples // 2 : num_samples // 2 + num_samples]
   # Tidal phases are fixed per station (not per day) so the lines run on from day to day.
   phases = rng(_TIDE_PHASE, station.code).uniform(0, 2 * np.pi, len(station.tide_mv_km))
   return {
-      "induction": induction,
-      "tide": tidal_field(station, phases, day_index, num_samples),
-      "drift": electrode_drift(rng(_DRIFT, station.code, day_index), station, num_samples),
-      "offset": np.full(num_samples, station.dc_offset_mv_km + rng(
-          _OFFSET, station.code, day_index).normal(0.0, station.dc_offset_spread_mv_km)),
-      "white": rng(_WHITE, station.code, day_index).normal(
-          0.0, station.white_noise_mv_km, num_samples),
-      "train": train_leakage_noise(rng(_TRAIN, station.code, day_index), station.train,
-                                   num_samples),
+    "induction": induction,
+    "tide": tidal_field(station, phases, day_index, num_samples),
+    "drift": electrode_drift(rng(_DRIFT, station.code, day_index), station, num_samples),
+    "offset": np.full(
+      num_samples,
+      station.dc_offset_mv_km
+      + rng(_OFFSET, station.code, day_index).normal(0.0, station.dc_offset_spread_mv_km),
+    ),
+    "white": rng(_WHITE, station.code, day_index).normal(
+      0.0, station.white_noise_mv_km, num_samples
+    ),
+    "train": train_leakage_noise(rng(_TRAIN, station.code, day_index), station.train, num_samples),
   }
 
 
-def synthetic_day(station: str | StationModel, day_index: int, seed: int = 0,
-                  geomagnetic: GeomagneticModel = GeomagneticModel()) -> np.ndarray:
+def synthetic_day(
+  station: str | StationModel,
+  day_index: int,
+  seed: int = 0,
+  geomagnetic: GeomagneticModel = GeomagneticModel(),
+) -> np.ndarray:
   """One synthetic observed day of a station's dipole, mV/km at 0.1 Hz from 00:00; (8640,)."""
   parts = synthetic_day_components(station, day_index, seed, geomagnetic)
   return np.sum(list(parts.values()), axis=0)
@@ -478,6 +535,7 @@ class DayRecords(NamedTuple):
   days: (D, 8640) float64 mV/km; dates: (D,) datetime64[D] local dates, increasing;
   rejected: (name, reason) for each day or file that was not accepted.
   """
+
   days: np.ndarray
   dates: np.ndarray
   rejected: list[tuple[str, str]]
@@ -494,16 +552,19 @@ def _describe_gaps(missing: np.ndarray, line_of: np.ndarray, unit: str = "lines"
   starts = np.flatnonzero(np.diff(padded) == 1)
   stops = np.flatnonzero(np.diff(padded) == -1)
   a, b = int(starts[0]), int(stops[0])
-  first = (f"samples {a}..{b - 1} ({_clock(a)}..{_clock(b - 1)}, {unit} "
-           f"{line_of[a]}..{line_of[b - 1]}, {b - a} missing)")
+  first = (
+    f"samples {a}..{b - 1} ({_clock(a)}..{_clock(b - 1)}, {unit} "
+    f"{line_of[a]}..{line_of[b - 1]}, {b - a} missing)"
+  )
   more = ""
   if len(starts) > 1:
     more = f"; {len(starts) - 1} more gap(s), {int(missing.sum())} missing samples in all"
   return f"gap at {first}{more}; days with gaps are rejected, not patched"
 
 
-def read_day_file(path: str | os.PathLike,
-                  missing_values: Sequence[float] = MISSING_SENTINELS) -> np.ndarray:
+def read_day_file(
+  path: str | os.PathLike, missing_values: Sequence[float] = MISSING_SENTINELS
+) -> np.ndarray:
   """One day file: 8640 values (mV/km), one per line, "#" comments; (8640,) float64.
 
   Raises DataFormatError naming the file and line for an unreadable value or a wrong count, and
@@ -522,18 +583,21 @@ def read_day_file(path: str | os.PathLike,
         try:
           value = float(text)
         except ValueError:
-          raise DataFormatError(path, number, f"expected one number (mV/km) per line, got "
-                                f"{text[:40]!r}") from None
+          raise DataFormatError(
+            path, number, f"expected one number (mV/km) per line, got {text[:40]!r}"
+          ) from None
       values.append(value)
       lines.append(number)
   if len(values) != SAMPLES_PER_DAY:
-    raise DataFormatError(path, None, f"expected {SAMPLES_PER_DAY} values (one day at 0.1 Hz), "
-                          f"got {len(values)}")
+    raise DataFormatError(
+      path, None, f"expected {SAMPLES_PER_DAY} values (one day at 0.1 Hz), got {len(values)}"
+    )
   day = np.array(values)
   missing = ~np.isfinite(day) | np.isin(day, np.asarray(missing_values, dtype=np.float64))
   if missing.any():
-    raise DayGapError(path, int(lines[int(np.argmax(missing))]),
-                      _describe_gaps(missing, np.asarray(lines)))
+    raise DayGapError(
+      path, int(lines[int(np.argmax(missing))]), _describe_gaps(missing, np.asarray(lines))
+    )
   return day
 
 
@@ -548,8 +612,12 @@ def write_day_file(path: str | os.PathLike, day: np.ndarray, comment: str | None
     np.savetxt(f, day, fmt="%.6f")
 
 
-def load_day_directory(directory: str | os.PathLike, *, on_bad_day: str = "skip",
-                       missing_values: Sequence[float] = MISSING_SENTINELS) -> DayRecords:
+def load_day_directory(
+  directory: str | os.PathLike,
+  *,
+  on_bad_day: str = "skip",
+  missing_values: Sequence[float] = MISSING_SENTINELS,
+) -> DayRecords:
   """All `YYYYMMDD.txt` day files of a directory, in date order.
 
   on_bad_day: "skip" leaves out a day with gaps or a malformed file (listed in `rejected` with the
@@ -587,12 +655,14 @@ def load_day_directory(directory: str | os.PathLike, *, on_bad_day: str = "skip"
   return DayRecords(np.stack(days), np.array(dates, dtype="datetime64[D]"), rejected)
 
 
-def days_from_timeseries(ts: ts_lib.TimeSeries, channel: str,
-                         utc_offset_hours: float = 0.0) -> DayRecords:
+def days_from_timeseries(
+  ts: ts_lib.TimeSeries, channel: str, utc_offset_hours: float = 0.0
+) -> DayRecords:
   """Cuts a 10-s series into local days (00:00 local = UTC + offset); incomplete days rejected."""
   if ts.interval_seconds != SAMPLE_INTERVAL_S:
-    raise ValueError(f"need a {SAMPLE_INTERVAL_S}-s series, got interval {ts.interval}; "
-                     "decimate first")
+    raise ValueError(
+      f"need a {SAMPLE_INTERVAL_S}-s series, got interval {ts.interval}; decimate first"
+    )
   offset = np.timedelta64(int(round(utc_offset_hours * 3600)), "s")
   local = ts.times + offset
   values = ts.column(channel)
@@ -605,14 +675,20 @@ def days_from_timeseries(ts: ts_lib.TimeSeries, channel: str,
     name = f"{date} ({channel})"
     expected_start = date.astype("datetime64[s]")
     if count != SAMPLES_PER_DAY or local[start] != expected_start:
-      rejected.append((name, f"only {count} of {SAMPLES_PER_DAY} samples, "
-                       f"{local[start]} .. {local[start + count - 1]} local time"))
+      rejected.append(
+        (
+          name,
+          f"only {count} of {SAMPLES_PER_DAY} samples, "
+          f"{local[start]} .. {local[start + count - 1]} local time",
+        )
+      )
       continue
-    day = values[start:start + count]
+    day = values[start : start + count]
     missing = np.isnan(day)
     if missing.any():
-      rejected.append((name, _describe_gaps(missing, np.arange(start, start + count),
-                                            unit="series indices")))
+      rejected.append(
+        (name, _describe_gaps(missing, np.arange(start, start + count), unit="series indices"))
+      )
       continue
     days.append(np.array(day))
     kept.append(date)
@@ -630,6 +706,7 @@ EDL_FILE_NAME = re.compile(r"^(?P<station>.+)_(?P<stamp>\d{12})\.(?P<channel>[A-
 @dataclasses.dataclass(frozen=True)
 class EdlSegment:
   """A gap-free run of EDL files: (T, C) E field in mV/km from `start` (UTC) at `rate_hz`."""
+
   start: np.datetime64
   rate_hz: float
   values: np.ndarray
@@ -654,14 +731,21 @@ def _read_column(path: pathlib.Path) -> np.ndarray:
         try:
           float(line)
         except ValueError:
-          raise DataFormatError(path, number, f"expected one number per line, got "
-                                f"{line.strip()[:40]!r}") from None
+          raise DataFormatError(
+            path, number, f"expected one number per line, got {line.strip()[:40]!r}"
+          ) from None
     raise
 
 
-def read_edl_ascii(directory: str | os.PathLike, channels: Sequence[str] = ("EX", "EY"), *,
-                   rate_hz: float = 10.0, dipole_length_m: float = 25.0,
-                   amplification: float = 10.0, gain: float = 1.0) -> list[EdlSegment]:
+def read_edl_ascii(
+  directory: str | os.PathLike,
+  channels: Sequence[str] = ("EX", "EY"),
+  *,
+  rate_hz: float = 10.0,
+  dipole_length_m: float = 25.0,
+  amplification: float = 10.0,
+  gain: float = 1.0,
+) -> list[EdlSegment]:
   """EarthDataLogger ASCII E-field files of a directory as gap-free segments, in mV/km.
 
   Files are `STATION_YYMMDDhhmmss.CH`, the time (UTC) of their first sample, one raw value per
@@ -681,8 +765,9 @@ def read_edl_ascii(directory: str | os.PathLike, channels: Sequence[str] = ("EX"
     if match and match["channel"] in channels:
       by_stamp.setdefault(match["stamp"], {})[match["channel"]] = path
   if not by_stamp:
-    raise FileNotFoundError(f"no EDL files STATION_YYMMDDhhmmss.{{{','.join(channels)}}} in "
-                            f"{directory}")
+    raise FileNotFoundError(
+      f"no EDL files STATION_YYMMDDhhmmss.{{{','.join(channels)}}} in {directory}"
+    )
   scale = 1.0 / (amplification * gain * dipole_length_m)
   segments: list[EdlSegment] = []
   for stamp in sorted(by_stamp):
@@ -692,7 +777,7 @@ def read_edl_ascii(directory: str | os.PathLike, channels: Sequence[str] = ("EX"
       some = next(iter(files.values()))
       raise DataFormatError(some, None, f"no file for channel(s) {missing} at {stamp}")
     columns = [_read_column(files[c]) for c in channels]
-    lengths = {files[c].name: len(col) for c, col in zip(channels, columns)}
+    lengths = {files[c].name: len(col) for c, col in zip(channels, columns, strict=True)}
     if len(set(lengths.values())) != 1:
       raise DataFormatError(files[channels[0]], None, f"channel files differ in length: {lengths}")
     start = np.datetime64(datetime.datetime.strptime(stamp, "%y%m%d%H%M%S"), "ms")
@@ -701,27 +786,30 @@ def read_edl_ascii(directory: str | os.PathLike, channels: Sequence[str] = ("EX"
     if segments:
       prev = segments[-1]
       if start < prev.end:
-        raise DataFormatError(files[channels[0]], None,
-                              f"starts at {start}, before the previous file ends ({prev.end})")
+        raise DataFormatError(
+          files[channels[0]], None, f"starts at {start}, before the previous file ends ({prev.end})"
+        )
       if start == prev.end:
         segments[-1] = dataclasses.replace(
-            prev, values=np.concatenate([prev.values, block]),
-            source_files=prev.source_files + names)
+          prev, values=np.concatenate([prev.values, block]), source_files=prev.source_files + names
+        )
         continue
     segments.append(EdlSegment(start, rate_hz, block, tuple(channels), names))
   return segments
 
 
-def rotate_horizontal(ex: np.ndarray, ey: np.ndarray,
-                      angle_deg: float) -> tuple[np.ndarray, np.ndarray]:
+def rotate_horizontal(
+  ex: np.ndarray, ey: np.ndarray, angle_deg: float
+) -> tuple[np.ndarray, np.ndarray]:
   """Components in axes turned by angle_deg clockwise (east of north): e.g. magnetic -> true
   north with the declination; (T,), (T,) -> (T,), (T,)."""
   a = np.deg2rad(angle_deg)
   return np.cos(a) * ex + np.sin(a) * ey, -np.sin(a) * ex + np.cos(a) * ey
 
 
-def decimate_segment(segment: EdlSegment,
-                     interval_s: int = SAMPLE_INTERVAL_S) -> ts_lib.TimeSeries | None:
+def decimate_segment(
+  segment: EdlSegment, interval_s: int = SAMPLE_INTERVAL_S
+) -> ts_lib.TimeSeries | None:
   """Anti-alias filters and decimates a segment to one sample per interval_s, on whole-interval
   UTC times; None when the segment holds no such time.
 
@@ -731,8 +819,9 @@ def decimate_segment(segment: EdlSegment,
   """
   factor = interval_s * segment.rate_hz
   if abs(factor - round(factor)) > 1e-9:
-    raise ValueError(f"interval {interval_s} s is not a whole number of {segment.rate_hz} Hz "
-                     "samples")
+    raise ValueError(
+      f"interval {interval_s} s is not a whole number of {segment.rate_hz} Hz samples"
+    )
   factor = int(round(factor))
   start_s = segment.start.astype("datetime64[s]")
   first = start_s if start_s == segment.start else start_s + np.timedelta64(1, "s")
@@ -743,13 +832,19 @@ def decimate_segment(segment: EdlSegment,
     return None
   values = scipy.signal.resample_poly(segment.values[skip:], 1, factor, axis=0, padtype="line")
   times = first + np.arange(len(values)) * np.timedelta64(interval_s, "s")
-  return ts_lib.TimeSeries(times, values, segment.channels, interval_s,
-                           {"source_files": list(segment.source_files)})
+  return ts_lib.TimeSeries(
+    times, values, segment.channels, interval_s, {"source_files": list(segment.source_files)}
+  )
 
 
-def read_edl_timeseries(directory: str | os.PathLike, channels: Sequence[str] = ("EX", "EY"), *,
-                        interval_s: int = SAMPLE_INTERVAL_S,
-                        declination_deg: float | None = None, **edl_kwargs) -> ts_lib.TimeSeries:
+def read_edl_timeseries(
+  directory: str | os.PathLike,
+  channels: Sequence[str] = ("EX", "EY"),
+  *,
+  interval_s: int = SAMPLE_INTERVAL_S,
+  declination_deg: float | None = None,
+  **edl_kwargs,
+) -> ts_lib.TimeSeries:
   """EDL E-field files of a directory as one 0.1 Hz (by default) TimeSeries in mV/km, NaN in gaps.
 
   Each gap-free segment is decimated on its own (`decimate_segment`); a segment too short to hold
@@ -761,21 +856,32 @@ def read_edl_timeseries(directory: str | os.PathLike, channels: Sequence[str] = 
   if declination_deg is not None:
     if tuple(channels) != ("EX", "EY"):
       raise ValueError(f"rotation needs channels ('EX', 'EY'), got {tuple(channels)}")
-    segments = [dataclasses.replace(s, values=np.stack(rotate_horizontal(
-        s.values[:, 0], s.values[:, 1], declination_deg), axis=1)) for s in segments]
+    segments = [
+      dataclasses.replace(
+        s,
+        values=np.stack(rotate_horizontal(s.values[:, 0], s.values[:, 1], declination_deg), axis=1),
+      )
+      for s in segments
+    ]
   decimated, dropped = [], []
   for segment in segments:
     out = decimate_segment(segment, interval_s)
     if out is None:
-      dropped.append(f"{segment.start} ({len(segment.values)} samples, "
-                     f"{', '.join(segment.source_files)})")
+      dropped.append(
+        f"{segment.start} ({len(segment.values)} samples, {', '.join(segment.source_files)})"
+      )
     else:
       decimated.append(out)
   if not decimated:
     raise ValueError(f"no segment in {directory} is long enough for one {interval_s}-s sample")
   series = ts_lib.concatenate(decimated)
-  return series.with_values(series.values, units="mV/km", dropped_segments=dropped,
-                            declination_deg=declination_deg, source_dir=str(directory))
+  return series.with_values(
+    series.values,
+    units="mV/km",
+    dropped_segments=dropped,
+    declination_deg=declination_deg,
+    source_dir=str(directory),
+  )
 
 
 # How much each station's dipoles see of one train: the spread of the per-burst coupling gain. HKB's long
@@ -785,8 +891,13 @@ TRAIN_COUPLING_SPREAD = {"hkb": 0.6, "mts": 0.3, "ota": 0.05}
 _DIPOLE_GAIN = 20  # component id of the per-dipole draws below
 
 
-def multi_dipole_days(station: str, day_index: int, num_dipoles: int = 3, seed: int = 0,
-                      num_samples: int = SAMPLES_PER_DAY) -> np.ndarray:
+def multi_dipole_days(
+  station: str,
+  day_index: int,
+  num_dipoles: int = 3,
+  seed: int = 0,
+  num_samples: int = SAMPLES_PER_DAY,
+) -> np.ndarray:
   """Synthetic observed days of `num_dipoles` dipoles of one station, (num_dipoles, T) mV/km.
 
   For the FastICA baseline (Orihara et al. 2009 separate a station's dipoles). Dipole k points at the
@@ -798,13 +909,19 @@ def multi_dipole_days(station: str, day_index: int, num_dipoles: int = 3, seed: 
   base = station_model(station)
   days = []
   for k in range(num_dipoles):
-    dipole = dataclasses.replace(base, code=base.code + 100 * k,
-                                 dipole_azimuth_deg=base.dipole_azimuth_deg + 180.0 * k / num_dipoles)
+    dipole = dataclasses.replace(
+      base,
+      code=base.code + 100 * k,
+      dipole_azimuth_deg=base.dipole_azimuth_deg + 180.0 * k / num_dipoles,
+    )
     parts = synthetic_day_components(dipole, day_index, seed, num_samples=num_samples)
     gain_rng = np.random.default_rng([seed, _DIPOLE_GAIN, base.code, day_index, k])
     mean_gain = 1.0 if k == 0 else gain_rng.uniform(0.4, 1.2) * gain_rng.choice([-1.0, 1.0])
     parts["train"] = train_leakage_noise(
-        np.random.default_rng([seed, _TRAIN, base.code, day_index]), base.train, num_samples,
-        coupling=(gain_rng, mean_gain, TRAIN_COUPLING_SPREAD.get(station, 0.3) * abs(mean_gain)))
+      np.random.default_rng([seed, _TRAIN, base.code, day_index]),
+      base.train,
+      num_samples,
+      coupling=(gain_rng, mean_gain, TRAIN_COUPLING_SPREAD.get(station, 0.3) * abs(mean_gain)),
+    )
     days.append(np.sum(list(parts.values()), axis=0))
   return np.stack(days)

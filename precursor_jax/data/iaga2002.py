@@ -11,6 +11,7 @@ timestamp against the declared "Data Interval Type", and joins the files in time
 overlapping timestamps are an error. A skipped timestamp (not allowed by the format, but seen in the
 wild) becomes a missing sample that `gap_report` shows.
 """
+
 from __future__ import annotations
 
 import os
@@ -27,21 +28,21 @@ MISSING_CODES = (99999.0, 88888.0)
 FILE_SUFFIXES = (".min", ".sec", ".hor", ".day")
 # Header keywords that must be present, and the metadata keys they go to.
 _REQUIRED = {
-    "Format": "format",
-    "IAGA CODE": "station_code",
-    "Geodetic Latitude": "latitude",
-    "Geodetic Longitude": "longitude",
-    "Elevation": "elevation",
-    "Reported": "reported",
-    "Data Interval Type": "interval_type",
-    "Data Type": "data_type",
+  "Format": "format",
+  "IAGA CODE": "station_code",
+  "Geodetic Latitude": "latitude",
+  "Geodetic Longitude": "longitude",
+  "Elevation": "elevation",
+  "Reported": "reported",
+  "Data Interval Type": "interval_type",
+  "Data Type": "data_type",
 }
 _OPTIONAL = {
-    "Source of Data": "source_of_data",
-    "Station Name": "station_name",
-    "Sensor Orientation": "sensor_orientation",
-    "Digital Sampling": "digital_sampling",
-    "Publication Date": "publication_date",
+  "Source of Data": "source_of_data",
+  "Station Name": "station_name",
+  "Sensor Orientation": "sensor_orientation",
+  "Digital Sampling": "digital_sampling",
+  "Publication Date": "publication_date",
 }
 _NUMERIC = ("latitude", "longitude", "elevation")
 _UNIT_SECONDS = {"second": 1, "sec": 1, "minute": 60, "min": 60, "hour": 3600, "day": 86400}
@@ -78,7 +79,9 @@ def _parse_header(path, lines: list[str]) -> tuple[dict, list[str], int]:
       try:
         meta[key] = float(value)
       except ValueError:
-        raise DataFormatError(path, i + 1, f"expected a number for '{keyword}', got {value!r}")
+        raise DataFormatError(
+          path, i + 1, f"expected a number for '{keyword}', got {value!r}"
+        ) from None
     else:
       meta[key] = value
   else:
@@ -91,14 +94,17 @@ def _parse_header(path, lines: list[str]) -> tuple[dict, list[str], int]:
     raise DataFormatError(path, None, f"'Format' is {meta['format']!r}, expected 'IAGA-2002'")
   names = lines[header_line].replace("|", " ").split()
   if names[:3] != ["DATE", "TIME", "DOY"] or len(names) < 4:
-    raise DataFormatError(path, header_line + 1,
-                          f"expected 'DATE TIME DOY' and component columns, got {names}")
+    raise DataFormatError(
+      path, header_line + 1, f"expected 'DATE TIME DOY' and component columns, got {names}"
+    )
   code = meta["station_code"].upper()
-  components = [n[len(code):] if n.upper().startswith(code) and len(n) > len(code) else n
-                for n in names[3:]]
+  components = [
+    n[len(code) :] if n.upper().startswith(code) and len(n) > len(code) else n for n in names[3:]
+  ]
   if "".join(components).upper() != meta["reported"].upper():
-    raise DataFormatError(path, header_line + 1,
-                          f"columns {names[3:]} do not match 'Reported {meta['reported']}'")
+    raise DataFormatError(
+      path, header_line + 1, f"columns {names[3:]} do not match 'Reported {meta['reported']}'"
+    )
   meta["column_names"] = names[3:]
   return meta, components, header_line
 
@@ -121,14 +127,19 @@ def read_iaga2002_file(path: str | os.PathLike) -> TimeSeries:
     tokens = line.split()
     if not tokens:
       continue
-    if (len(tokens) != 3 + n or not _DATE_RE.fullmatch(tokens[0])
-        or not _TIME_RE.fullmatch(tokens[1]) or not tokens[2].isdigit()):
+    if (
+      len(tokens) != 3 + n
+      or not _DATE_RE.fullmatch(tokens[0])
+      or not _TIME_RE.fullmatch(tokens[1])
+      or not tokens[2].isdigit()
+    ):
       raise DataFormatError(path, i + 1, f"{expected} (time on whole seconds), got {line!r}")
     try:
       values.append([float(t) for t in tokens[3:]])
     except ValueError:
-      raise DataFormatError(path, i + 1,
-                            f"{expected}, got non-numeric values in {line!r}") from None
+      raise DataFormatError(
+        path, i + 1, f"{expected}, got non-numeric values in {line!r}"
+      ) from None
     stamps.append(f"{tokens[0]}T{tokens[1][:8]}")
     doys.append(int(tokens[2]))
     line_numbers.append(i + 1)
@@ -137,7 +148,7 @@ def read_iaga2002_file(path: str | os.PathLike) -> TimeSeries:
   try:
     times = np.array(stamps, dtype="datetime64[s]")
   except ValueError:
-    for stamp, number in zip(stamps, line_numbers):
+    for stamp, number in zip(stamps, line_numbers, strict=True):
       try:
         np.datetime64(stamp, "s")
       except ValueError:
@@ -148,17 +159,26 @@ def read_iaga2002_file(path: str | os.PathLike) -> TimeSeries:
   wrong = np.flatnonzero(expected_doy != np.asarray(doys))
   if len(wrong):
     j = int(wrong[0])
-    raise DataFormatError(path, line_numbers[j],
-                          f"day of year {doys[j]} does not match the date {day[j]} "
-                          f"(expected {expected_doy[j]:03d})")
+    raise DataFormatError(
+      path,
+      line_numbers[j],
+      f"day of year {doys[j]} does not match the date {day[j]} (expected {expected_doy[j]:03d})",
+    )
   values = np.asarray(values, dtype=np.float64)
   values[np.isin(values, MISSING_CODES)] = np.nan
   meta.update(
-      source_file=str(path),
-      units={c: ("minutes of arc" if c.upper() in _ANGLE_COMPONENTS else "nT")
-             for c in components})
-  return to_regular_grid(times, values, channels=components, interval=interval, metadata=meta,
-                         path=path, line_numbers=line_numbers)
+    source_file=str(path),
+    units={c: ("minutes of arc" if c.upper() in _ANGLE_COMPONENTS else "nT") for c in components},
+  )
+  return to_regular_grid(
+    times,
+    values,
+    channels=components,
+    interval=interval,
+    metadata=meta,
+    path=path,
+    line_numbers=line_numbers,
+  )
 
 
 def _list_files(source) -> list[pathlib.Path]:
@@ -185,11 +205,17 @@ def read_iaga2002(source: str | os.PathLike | Sequence[str | os.PathLike]) -> Ti
   first = series[0]
   for s in series[1:]:
     if s.metadata["station_code"] != first.metadata["station_code"]:
-      raise DataFormatError(s.metadata["source_file"], None,
-                            f"station {s.metadata['station_code']} differs from "
-                            f"{first.metadata['station_code']} in {first.metadata['source_file']}")
+      raise DataFormatError(
+        s.metadata["source_file"],
+        None,
+        f"station {s.metadata['station_code']} differs from "
+        f"{first.metadata['station_code']} in {first.metadata['source_file']}",
+      )
     if s.channels != first.channels:
-      raise DataFormatError(s.metadata["source_file"], None,
-                            f"components {''.join(s.channels)} differ from "
-                            f"{''.join(first.channels)} in {first.metadata['source_file']}")
+      raise DataFormatError(
+        s.metadata["source_file"],
+        None,
+        f"components {''.join(s.channels)} differ from "
+        f"{''.join(first.channels)} in {first.metadata['source_file']}",
+      )
   return concatenate(series)

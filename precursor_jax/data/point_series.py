@@ -13,6 +13,7 @@ timestamps become missing samples (they are never closed up).
 `read_four_gauge` reads the four gauges S1..S4 of a four-gauge borehole strainmeter onto one grid,
 with the gauge azimuths and station position from a station metadata table when one is given.
 """
+
 from __future__ import annotations
 
 import os
@@ -49,9 +50,14 @@ def _iso(stamp: str) -> str:
   return iso
 
 
-def read_point_file(path: str | os.PathLike, *, channel: str | None = None, interval=None,
-                    missing_values: Sequence[float] = MISSING_VALUES,
-                    metadata: Mapping[str, Any] | None = None) -> TimeSeries:
+def read_point_file(
+  path: str | os.PathLike,
+  *,
+  channel: str | None = None,
+  interval=None,
+  missing_values: Sequence[float] = MISSING_VALUES,
+  metadata: Mapping[str, Any] | None = None,
+) -> TimeSeries:
   """A `YYYYMMDD[HH[MM]] value` file as a one-channel TimeSeries (channel: the file stem)."""
   path = pathlib.Path(path)
   with open(path, encoding="utf-8", errors="replace") as f:
@@ -63,18 +69,22 @@ def read_point_file(path: str | os.PathLike, *, channel: str | None = None, inte
     if not tokens:
       continue
     if len(tokens) != 2 or not tokens[0].isdigit() or len(tokens[0]) not in _STAMP_FORMATS:
-      raise DataFormatError(path, i + 1,
-                            f"expected 'YYYYMMDD[HH[MM]] value', got {line.strip()!r}")
+      raise DataFormatError(path, i + 1, f"expected 'YYYYMMDD[HH[MM]] value', got {line.strip()!r}")
     if width is None:
       width = len(tokens[0])
     elif len(tokens[0]) != width:
-      raise DataFormatError(path, i + 1, f"timestamp {tokens[0]!r} has {len(tokens[0])} digits, "
-                            f"earlier lines have {width} ({_STAMP_FORMATS[width]})")
+      raise DataFormatError(
+        path,
+        i + 1,
+        f"timestamp {tokens[0]!r} has {len(tokens[0])} digits, "
+        f"earlier lines have {width} ({_STAMP_FORMATS[width]})",
+      )
     try:
       values.append(float(tokens[1]))
     except ValueError:
-      raise DataFormatError(path, i + 1, f"expected a number after the timestamp, got "
-                            f"{tokens[1]!r}") from None
+      raise DataFormatError(
+        path, i + 1, f"expected a number after the timestamp, got {tokens[1]!r}"
+      ) from None
     stamps.append(tokens[0])
     line_numbers.append(i + 1)
   if not stamps:
@@ -83,7 +93,7 @@ def read_point_file(path: str | os.PathLike, *, channel: str | None = None, inte
   try:
     times = np.array(isos, dtype="datetime64[s]")
   except ValueError:
-    for iso, stamp, number in zip(isos, stamps, line_numbers):
+    for iso, stamp, number in zip(isos, stamps, line_numbers, strict=True):
       try:
         np.datetime64(iso, "s")
       except ValueError:
@@ -91,10 +101,16 @@ def read_point_file(path: str | os.PathLike, *, channel: str | None = None, inte
     raise
   values = np.asarray(values)
   values[np.isin(values, np.asarray(missing_values, dtype=np.float64))] = np.nan
-  meta = {"source_file": str(path), "timestamp_format": _STAMP_FORMATS[width],
-          **(metadata or {})}
-  return to_regular_grid(times, values, channels=(channel or path.stem,), interval=interval,
-                         metadata=meta, path=path, line_numbers=line_numbers)
+  meta = {"source_file": str(path), "timestamp_format": _STAMP_FORMATS[width], **(metadata or {})}
+  return to_regular_grid(
+    times,
+    values,
+    channels=(channel or path.stem,),
+    interval=interval,
+    metadata=meta,
+    path=path,
+    line_numbers=line_numbers,
+  )
 
 
 def read_station_metadata(path: str | os.PathLike) -> dict[int, dict[str, Any]]:
@@ -113,7 +129,8 @@ def read_station_metadata(path: str | os.PathLike) -> dict[int, dict[str, Any]]:
       continue  # the header line
     if len(tokens) != 6:
       raise DataFormatError(
-          path, i + 1, f"expected 'file type latitude longitude elevation azimuth', got {line!r}")
+        path, i + 1, f"expected 'file type latitude longitude elevation azimuth', got {line!r}"
+      )
     name = re.split(r"[\\/]", tokens[0])[-1]
     match = _GAUGE_FILE_RE.match(name.rsplit(".", 1)[0])
     if match is None:
@@ -121,23 +138,28 @@ def read_station_metadata(path: str | os.PathLike) -> dict[int, dict[str, Any]]:
     try:
       lat, lon, elev, azimuth = (float(t) for t in tokens[2:])
     except ValueError:
-      raise DataFormatError(path, i + 1, f"expected four numbers after the type, got {tokens[2:]}")
+      raise DataFormatError(
+        path, i + 1, f"expected four numbers after the type, got {tokens[2:]}"
+      ) from None
     gauge = int(match.group(1))
     if gauge in rows:
       raise DataFormatError(path, i + 1, f"gauge {gauge} listed twice")
-    rows[gauge] = dict(file=name, data_type=tokens[1], latitude=lat, longitude=lon,
-                       elevation=elev, azimuth=azimuth)
+    rows[gauge] = dict(
+      file=name, data_type=tokens[1], latitude=lat, longitude=lon, elevation=elev, azimuth=azimuth
+    )
   return rows
 
 
 def check_gauge_azimuths(azimuths: Sequence[float], tolerance_deg: float = 1.0) -> None:
   """Raises ValueError unless the gauges are 45 degrees apart in sequence (S1 ⊥ S3, S2 ⊥ S4)."""
-  for a, b in zip(azimuths, list(azimuths[1:]) + [azimuths[0]]):
+  for a, b in zip(azimuths, list(azimuths[1:]) + [azimuths[0]], strict=True):
     step = (b - a) % 180.0
     if abs(step - 45.0) > tolerance_deg:
-      raise ValueError(f"gauge azimuths {list(azimuths)} are not 45 degrees apart in sequence "
-                       f"({a} -> {b} is {step} mod 180); S13, S24, Sa and the self-consistency "
-                       "check assume S1 ⊥ S3 and S2 ⊥ S4")
+      raise ValueError(
+        f"gauge azimuths {list(azimuths)} are not 45 degrees apart in sequence "
+        f"({a} -> {b} is {step} mod 180); S13, S24, Sa and the self-consistency "
+        "check assume S1 ⊥ S3 and S2 ⊥ S4"
+      )
 
 
 def _gauge_files(directory: pathlib.Path) -> list[pathlib.Path]:
@@ -147,14 +169,20 @@ def _gauge_files(directory: pathlib.Path) -> list[pathlib.Path]:
     if p.is_file() and p.suffix.lower() == ".dat" and match:
       found.setdefault(int(match.group(1)), []).append(p)
   if sorted(found) != [1, 2, 3, 4] or any(len(v) != 1 for v in found.values()):
-    raise FileNotFoundError(f"expected exactly one gauge file h1..h4 (.dat) each in {directory}, "
-                            f"found {({k: [p.name for p in v] for k, v in found.items()})}")
+    raise FileNotFoundError(
+      f"expected exactly one gauge file h1..h4 (.dat) each in {directory}, "
+      f"found { ({k: [p.name for p in v] for k, v in found.items()}) }"
+    )
   return [found[g][0] for g in (1, 2, 3, 4)]
 
 
-def read_four_gauge(source: str | os.PathLike | Sequence[str | os.PathLike], *,
-                    metadata_file: str | os.PathLike | None = None, interval=None,
-                    metadata: Mapping[str, Any] | None = None) -> TimeSeries:
+def read_four_gauge(
+  source: str | os.PathLike | Sequence[str | os.PathLike],
+  *,
+  metadata_file: str | os.PathLike | None = None,
+  interval=None,
+  metadata: Mapping[str, Any] | None = None,
+) -> TimeSeries:
   """The four gauges of a four-gauge borehole strainmeter as one TimeSeries, channels S1..S4.
 
   source: a directory holding h1..h4 (`h1.DAT` or `h1-51.DAT`, any case) or the four files in
@@ -168,9 +196,15 @@ def read_four_gauge(source: str | os.PathLike | Sequence[str | os.PathLike], *,
     files = [pathlib.Path(p) for p in source]
     if len(files) != 4:
       raise ValueError(f"need the four gauge files in order S1..S4, got {len(files)}")
-  gauges = [read_point_file(p, channel=c, interval=interval) for p, c in zip(files, GAUGE_CHANNELS)]
-  meta: dict[str, Any] = {"source_files": [str(p) for p in files], "units": "raw gauge reading",
-                          "instrument": "four-gauge borehole strainmeter"}
+  gauges = [
+    read_point_file(p, channel=c, interval=interval)
+    for p, c in zip(files, GAUGE_CHANNELS, strict=True)
+  ]
+  meta: dict[str, Any] = {
+    "source_files": [str(p) for p in files],
+    "units": "raw gauge reading",
+    "instrument": "four-gauge borehole strainmeter",
+  }
   if metadata_file is not None:
     table = read_station_metadata(metadata_file)
     if sorted(table) != [1, 2, 3, 4]:

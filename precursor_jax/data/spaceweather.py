@@ -10,6 +10,7 @@
 
 Every sample is stamped with the START of its interval (Kp 06:00 = 06-09 UT; Dst 20:00 = 20-21 UT).
 """
+
 from __future__ import annotations
 
 import csv
@@ -50,8 +51,9 @@ def read_kp_celestrak(path: str | os.PathLike) -> TimeSeries:
     begin = lines.index("BEGIN OBSERVED")
   except ValueError:
     raise DataFormatError(path, None, "expected a 'BEGIN OBSERVED' line") from None
-  updated = next((ln[len("UPDATED "):].strip() for ln in lines[:begin] if ln.startswith("UPDATED")),
-                 None)
+  updated = next(
+    (ln[len("UPDATED ") :].strip() for ln in lines[:begin] if ln.startswith("UPDATED")), None
+  )
   days, kp, ap, numbers = [], [], [], []
   for i in range(begin + 1, len(lines)):
     line = lines[i]
@@ -59,16 +61,23 @@ def read_kp_celestrak(path: str | os.PathLike) -> TimeSeries:
       break
     try:
       day = np.datetime64(f"{int(line[0:4]):04d}-{int(line[4:7]):02d}-{int(line[7:10]):02d}", "D")
-      codes = [int(line[18 + 3 * k:21 + 3 * k]) for k in range(8)]
+      codes = [int(line[18 + 3 * k : 21 + 3 * k]) for k in range(8)]
       day_sum = int(line[42:46])
-      ap_day = [float(line[46 + 4 * k:50 + 4 * k]) for k in range(8)]
+      ap_day = [float(line[46 + 4 * k : 50 + 4 * k]) for k in range(8)]
       kp_day = [decode_kp(c) for c in codes]
     except ValueError as e:
-      raise DataFormatError(path, i + 1, "expected 'yyyy mm dd BSRN ND' then 8 Kp codes (I3), "
-                            f"Sum (I4) and 8 ap (I4): {e}; got {line!r}") from None
+      raise DataFormatError(
+        path,
+        i + 1,
+        "expected 'yyyy mm dd BSRN ND' then 8 Kp codes (I3), "
+        f"Sum (I4) and 8 ap (I4): {e}; got {line!r}",
+      ) from None
     if round(10 * sum(kp_day)) != day_sum:
-      raise DataFormatError(path, i + 1, f"the Kp codes {codes} add up to "
-                            f"{10 * sum(kp_day):.1f}, but the Sum column is {day_sum}")
+      raise DataFormatError(
+        path,
+        i + 1,
+        f"the Kp codes {codes} add up to {10 * sum(kp_day):.1f}, but the Sum column is {day_sum}",
+      )
     days.append(day)
     kp.extend(kp_day)
     ap.extend(ap_day)
@@ -77,13 +86,26 @@ def read_kp_celestrak(path: str | os.PathLike) -> TimeSeries:
     raise DataFormatError(path, None, "expected an 'END OBSERVED' line after the observed block")
   if not days:
     raise DataFormatError(path, None, "the observed block is empty")
-  times = (np.repeat(np.asarray(days, dtype="datetime64[s]"), 8)
-           + np.tile(np.arange(8) * KP_INTERVAL, len(days)))
-  meta = {"index": "Kp", "source_file": str(path), "source": "CelesTrak SW-All (observed)",
-          "updated": updated, "units": {"kp": "Kp (0..9, thirds)", "ap": "2 nT"},
-          "time_convention": "start of the 3-hour interval, UTC"}
-  return to_regular_grid(times, np.stack([kp, ap], axis=1), channels=("kp", "ap"),
-                         interval=KP_INTERVAL, metadata=meta, path=path, line_numbers=numbers)
+  times = np.repeat(np.asarray(days, dtype="datetime64[s]"), 8) + np.tile(
+    np.arange(8) * KP_INTERVAL, len(days)
+  )
+  meta = {
+    "index": "Kp",
+    "source_file": str(path),
+    "source": "CelesTrak SW-All (observed)",
+    "updated": updated,
+    "units": {"kp": "Kp (0..9, thirds)", "ap": "2 nT"},
+    "time_convention": "start of the 3-hour interval, UTC",
+  }
+  return to_regular_grid(
+    times,
+    np.stack([kp, ap], axis=1),
+    channels=("kp", "ap"),
+    interval=KP_INTERVAL,
+    metadata=meta,
+    path=path,
+    line_numbers=numbers,
+  )
 
 
 def read_dst_wdc(path: str | os.PathLike) -> TimeSeries:
@@ -101,8 +123,12 @@ def read_dst_wdc(path: str | os.PathLike) -> TimeSeries:
       continue
     match = _DST_RECORD_RE.match(line)
     if len(line) != 120 or match is None:
-      raise DataFormatError(path, i + 1, "expected a 120-character WDC record 'DSTyymm*dd...', "
-                            f"got {len(line)} characters: {line[:30]!r}...")
+      raise DataFormatError(
+        path,
+        i + 1,
+        "expected a 120-character WDC record 'DSTyymm*dd...', "
+        f"got {len(line)} characters: {line[:30]!r}...",
+      )
     yy, mm, dd = match.groups()
     century = line[14:16]
     if century.strip() == "":
@@ -112,24 +138,45 @@ def read_dst_wdc(path: str | os.PathLike) -> TimeSeries:
     try:
       day = np.datetime64(f"{century}{yy}-{mm}-{dd}", "s")
       base = int(line[16:20]) if line[16:20].strip() else 0
-      hourly = np.array([int(line[20 + 4 * h:24 + 4 * h]) for h in range(24)], dtype=np.float64)
+      hourly = np.array([int(line[20 + 4 * h : 24 + 4 * h]) for h in range(24)], dtype=np.float64)
     except ValueError as e:
-      raise DataFormatError(path, i + 1, f"expected a date, a base value (I4) and 24 hourly "
-                            f"values (I4) in columns 21-116: {e}") from None
+      raise DataFormatError(
+        path,
+        i + 1,
+        f"expected a date, a base value (I4) and 24 hourly values (I4) in columns 21-116: {e}",
+      ) from None
     hourly[hourly == 9999] = np.nan
     times.append(day + np.arange(24) * DST_INTERVAL)
     values.append(hourly + 100.0 * base)
     numbers.extend([i + 1] * 24)
   if not times:
     raise DataFormatError(path, None, "no DST records")
-  meta = {"index": "Dst", "source_file": str(path), "source": "WDC for Geomagnetism, Kyoto",
-          "units": {"dst": "nT"}, "time_convention": "start of the hour, UTC"}
-  return to_regular_grid(np.concatenate(times), np.concatenate(values), channels=("dst",),
-                         interval=DST_INTERVAL, metadata=meta, path=path, line_numbers=numbers)
+  meta = {
+    "index": "Dst",
+    "source_file": str(path),
+    "source": "WDC for Geomagnetism, Kyoto",
+    "units": {"dst": "nT"},
+    "time_convention": "start of the hour, UTC",
+  }
+  return to_regular_grid(
+    np.concatenate(times),
+    np.concatenate(values),
+    channels=("dst",),
+    interval=DST_INTERVAL,
+    metadata=meta,
+    path=path,
+    line_numbers=numbers,
+  )
 
 
-def _read_index_csv(path, time_column: str, columns: Sequence[str], channels: Sequence[str],
-                    interval: np.timedelta64, meta: dict) -> TimeSeries:
+def _read_index_csv(
+  path,
+  time_column: str,
+  columns: Sequence[str],
+  channels: Sequence[str],
+  interval: np.timedelta64,
+  meta: dict,
+) -> TimeSeries:
   """A `time,value...` CSV with ISO UTC times (a trailing Z allowed); empty cells are missing."""
   path = pathlib.Path(path)
   with open(path, newline="", encoding="utf-8") as f:
@@ -148,23 +195,44 @@ def _read_index_csv(path, time_column: str, columns: Sequence[str], channels: Se
         stamps.append(np.datetime64(row[index[0]].rstrip("Z"), "s"))
         values.append([float(row[j]) if row[j].strip() else np.nan for j in index[1:]])
       except (ValueError, IndexError):
-        raise DataFormatError(path, number, f"expected ISO time and numbers in columns {wanted}, "
-                              f"got {row}") from None
+        raise DataFormatError(
+          path, number, f"expected ISO time and numbers in columns {wanted}, got {row}"
+        ) from None
       numbers.append(number)
-  return to_regular_grid(np.asarray(stamps), np.asarray(values), channels=channels,
-                         interval=interval, metadata={**meta, "source_file": str(path)},
-                         path=path, line_numbers=numbers)
+  return to_regular_grid(
+    np.asarray(stamps),
+    np.asarray(values),
+    channels=channels,
+    interval=interval,
+    metadata={**meta, "source_file": str(path)},
+    path=path,
+    line_numbers=numbers,
+  )
 
 
 def read_kp_csv(path: str | os.PathLike) -> TimeSeries:
   """Kp and ap from `time_utc_interval_start,kp,kp_x10_celestrak,ap`, channels ("kp", "ap")."""
-  return _read_index_csv(path, "time_utc_interval_start", ("kp", "ap"), ("kp", "ap"), KP_INTERVAL,
-                         {"index": "Kp", "units": {"kp": "Kp (0..9, thirds)", "ap": "2 nT"},
-                          "time_convention": "start of the 3-hour interval, UTC"})
+  return _read_index_csv(
+    path,
+    "time_utc_interval_start",
+    ("kp", "ap"),
+    ("kp", "ap"),
+    KP_INTERVAL,
+    {
+      "index": "Kp",
+      "units": {"kp": "Kp (0..9, thirds)", "ap": "2 nT"},
+      "time_convention": "start of the 3-hour interval, UTC",
+    },
+  )
 
 
 def read_dst_csv(path: str | os.PathLike) -> TimeSeries:
   """Hourly Dst from `time_utc_hour_start,dst_nT`, channel ("dst",)."""
-  return _read_index_csv(path, "time_utc_hour_start", ("dst_nT",), ("dst",), DST_INTERVAL,
-                         {"index": "Dst", "units": {"dst": "nT"},
-                          "time_convention": "start of the hour, UTC"})
+  return _read_index_csv(
+    path,
+    "time_utc_hour_start",
+    ("dst_nT",),
+    ("dst",),
+    DST_INTERVAL,
+    {"index": "Dst", "units": {"dst": "nT"}, "time_convention": "start of the hour, UTC"},
+  )

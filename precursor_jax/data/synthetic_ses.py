@@ -19,12 +19,13 @@ divided 9:1 (`split_by="example"`). Every SES draw lives in exactly one split; t
 day appears in both splits with different SESs, as in the paper. `split_by="day"` keeps all repeats
 of a day in one split instead (a stricter test of generalisation to unseen days).
 """
+
 from __future__ import annotations
 
 import dataclasses
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import tqdm
@@ -42,8 +43,13 @@ SAMPLES_PER_MINUTE = 60 // geoelectric.SAMPLE_INTERVAL_S  # 6
 AMPLITUDE_SWEEP_MV_KM = (6, 8, 10, 12, 15, 20, 25, 30)
 DURATION_SWEEP_MIN = (10, 15, 20, 25, 30, 35, 40, 45, 50)
 FEATURE_DTYPES = {
-    "input": np.float32, "target": np.float32, "ses_start": np.int32, "ses_duration": np.int32,
-    "ses_amplitude": np.float32, "day_id": np.int32, "repeat": np.int32,
+  "input": np.float32,
+  "target": np.float32,
+  "ses_start": np.int32,
+  "ses_duration": np.int32,
+  "ses_amplitude": np.float32,
+  "day_id": np.int32,
+  "repeat": np.int32,
 }
 _SPLIT_SALT = 0x5E5  # seeds the shuffle that divides examples into splits
 
@@ -80,6 +86,7 @@ class SesRecipe:
       None for the synthetic model.
     cleaning: the Savitzky-Golay + moving-average parameters that make the target.
   """
+
   station: str = "hkb"
   num_days: int | None = 709
   repeats: int = 30
@@ -100,11 +107,14 @@ class SesRecipe:
       raise ValueError(f"amplitude_mv_km must satisfy 0 < low <= high, got {self.amplitude_mv_km}")
     lo_n, hi_n = self.duration_samples
     if not 1 <= lo_n <= hi_n <= SAMPLES_PER_DAY:
-      raise ValueError(f"duration_min {self.duration_min} gives {lo_n}..{hi_n} samples; need "
-                       f"1 <= low <= high <= {SAMPLES_PER_DAY}")
+      raise ValueError(
+        f"duration_min {self.duration_min} gives {lo_n}..{hi_n} samples; need "
+        f"1 <= low <= high <= {SAMPLES_PER_DAY}"
+      )
     if 2 * self.rise_samples > lo_n:
-      raise ValueError(f"rise_samples={self.rise_samples} does not fit twice in the shortest "
-                       f"SES ({lo_n} samples)")
+      raise ValueError(
+        f"rise_samples={self.rise_samples} does not fit twice in the shortest SES ({lo_n} samples)"
+      )
     if self.polarity not in ("random", "positive"):
       raise ValueError(f"polarity must be 'random' or 'positive', got {self.polarity!r}")
     if self.split_by not in ("example", "day"):
@@ -137,13 +147,15 @@ class SesRecipe:
 @dataclasses.dataclass(frozen=True)
 class SesDraw:
   """One SES: start and duration in samples, signed amplitude in mV/km."""
+
   start: int
   duration: int
   amplitude: float
 
 
-def draw_ses(rng: np.random.Generator, recipe: SesRecipe,
-             num_samples: int = SAMPLES_PER_DAY) -> SesDraw:
+def draw_ses(
+  rng: np.random.Generator, recipe: SesRecipe, num_samples: int = SAMPLES_PER_DAY
+) -> SesDraw:
   """Duration, amplitude, sign and start (SES fully inside the day), in that order of draws."""
   lo_n, hi_n = recipe.duration_samples
   duration = int(rng.integers(lo_n, hi_n + 1))
@@ -153,8 +165,9 @@ def draw_ses(rng: np.random.Generator, recipe: SesRecipe,
   return SesDraw(start, duration, sign * amplitude)
 
 
-def ses_waveform(draw: SesDraw, rise_samples: int = 0,
-                 num_samples: int = SAMPLES_PER_DAY) -> np.ndarray:
+def ses_waveform(
+  draw: SesDraw, rise_samples: int = 0, num_samples: int = SAMPLES_PER_DAY
+) -> np.ndarray:
   """The SES as a day-long series, zero outside [start, start + duration); (T,) float64.
 
   rise_samples = 0: a rectangle. r > 0: the first and last r samples of the SES ramp linearly
@@ -165,7 +178,7 @@ def ses_waveform(draw: SesDraw, rise_samples: int = 0,
   k = np.arange(draw.duration)
   shape = np.minimum(1.0, np.minimum(k + 1, draw.duration - k) / (rise_samples + 1))
   out = np.zeros(num_samples)
-  out[draw.start:draw.start + draw.duration] = draw.amplitude * shape
+  out[draw.start : draw.start + draw.duration] = draw.amplitude * shape
   return out
 
 
@@ -178,10 +191,12 @@ def cut_anomaly(day: np.ndarray, start: int, stop: int, margin: int = 6) -> np.n
   """
   day = np.asarray(day, dtype=np.float64)
   if margin < 1 or start - margin < 0 or stop + margin > day.size or stop <= start:
-    raise ValueError(f"need 0 <= start - margin and stop + margin <= {day.size} with stop > "
-                     f"start, got start={start}, stop={stop}, margin={margin}")
-  before = day[start - margin:start].mean()
-  after = day[stop:stop + margin].mean()
+    raise ValueError(
+      f"need 0 <= start - margin and stop + margin <= {day.size} with stop > "
+      f"start, got start={start}, stop={stop}, margin={margin}"
+    )
+  before = day[start - margin : start].mean()
+  after = day[stop : stop + margin].mean()
   # The margins' means sit at their centres, (margin + 1) / 2 samples outside the anomaly.
   x0 = start - (margin + 1) / 2
   x1 = stop - 1 + (margin + 1) / 2
@@ -201,6 +216,7 @@ class Backgrounds:
   names[i] names day i ("synthetic hkb day 12" or the date of the user's file); rejected lists
   the user's day files left out, with the reason.
   """
+
   num_days: int
   day: Callable[[int], np.ndarray]
   names: tuple[str, ...]
@@ -221,8 +237,9 @@ def backgrounds(recipe: SesRecipe) -> Backgrounds:
   records = geoelectric.load_day_directory(recipe.background_dir, on_bad_day="skip")
   n = len(records.days) if recipe.num_days is None else min(recipe.num_days, len(records.days))
   days = records.days[:n]
-  return Backgrounds(n, lambda i: days[i], tuple(str(d) for d in records.dates[:n]),
-                     tuple(records.rejected))
+  return Backgrounds(
+    n, lambda i: days[i], tuple(str(d) for d in records.dates[:n]), tuple(records.rejected)
+  )
 
 
 def split_assignment(recipe: SesRecipe, num_days: int) -> dict[str, np.ndarray]:
@@ -249,18 +266,24 @@ def split_assignment(recipe: SesRecipe, num_days: int) -> dict[str, np.ndarray]:
   return out
 
 
-def make_example(observed: np.ndarray, cleaned: np.ndarray, draw: SesDraw, day_id: int,
-                 repeat: int, rise_samples: int = 0) -> dict[str, np.ndarray]:
+def make_example(
+  observed: np.ndarray,
+  cleaned: np.ndarray,
+  draw: SesDraw,
+  day_id: int,
+  repeat: int,
+  rise_samples: int = 0,
+) -> dict[str, np.ndarray]:
   """One example: observed + SES as input, cleaned + the same SES as target (float32)."""
   ses = ses_waveform(draw, rise_samples, observed.size)
   return {
-      "input": (observed + ses).astype(np.float32),
-      "target": (cleaned + ses).astype(np.float32),
-      "ses_start": np.int32(draw.start),
-      "ses_duration": np.int32(draw.duration),
-      "ses_amplitude": np.float32(draw.amplitude),
-      "day_id": np.int32(day_id),
-      "repeat": np.int32(repeat),
+    "input": (observed + ses).astype(np.float32),
+    "target": (cleaned + ses).astype(np.float32),
+    "ses_start": np.int32(draw.start),
+    "ses_duration": np.int32(draw.duration),
+    "ses_amplitude": np.float32(draw.amplitude),
+    "day_id": np.int32(day_id),
+    "repeat": np.int32(repeat),
   }
 
 
@@ -269,8 +292,9 @@ def example_key(day: int, repeat: int) -> str:
   return f"d{day:05d}_r{repeat:03d}"
 
 
-def iter_examples(recipe: SesRecipe, split: str, source: Backgrounds | None = None
-                  ) -> Iterator[tuple[str, dict[str, np.ndarray]]]:
+def iter_examples(
+  recipe: SesRecipe, split: str, source: Backgrounds | None = None
+) -> Iterator[tuple[str, dict[str, np.ndarray]]]:
   """(key, example) of a split, day by day (each background day is made and cleaned once)."""
   source = backgrounds(recipe) if source is None else source
   assignment = split_assignment(recipe, source.num_days)
@@ -287,14 +311,18 @@ def iter_examples(recipe: SesRecipe, split: str, source: Backgrounds | None = No
     for repeat in group[:, 1]:
       rng = np.random.default_rng([recipe.ses_seed, day, int(repeat)])
       draw = draw_ses(rng, recipe, observed.size)
-      yield example_key(day, int(repeat)), make_example(
-          observed, cleaned, draw, day, int(repeat), recipe.rise_samples)
+      yield (
+        example_key(day, int(repeat)),
+        make_example(observed, cleaned, draw, day, int(repeat), recipe.rise_samples),
+      )
 
 
 def stack_examples(examples: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
   """A list of example dicts as a dict of stacked arrays with the dataset's dtypes."""
-  return {name: np.stack([np.asarray(e[name]) for e in examples]).astype(dtype, copy=False)
-          for name, dtype in FEATURE_DTYPES.items()}
+  return {
+    name: np.stack([np.asarray(e[name]) for e in examples]).astype(dtype, copy=False)
+    for name, dtype in FEATURE_DTYPES.items()
+  }
 
 
 def examples_in_memory(recipe: SesRecipe, split: str) -> dict[str, np.ndarray]:
@@ -305,9 +333,15 @@ def examples_in_memory(recipe: SesRecipe, split: str) -> dict[str, np.ndarray]:
   return stack_examples(examples)
 
 
-def load_ses_split(config: str | SesConfig, split: str, data_dir: str | None = None, *,
-                   background_dir: str | None = None, build_if_missing: bool = True,
-                   batch_size: int = 512) -> dict[str, np.ndarray]:
+def load_ses_split(
+  config: str | SesConfig,
+  split: str,
+  data_dir: str | None = None,
+  *,
+  background_dir: str | None = None,
+  build_if_missing: bool = True,
+  batch_size: int = 512,
+) -> dict[str, np.ndarray]:
   """A split of a tfds ses_synthetic config in memory, sorted by (day_id, repeat).
 
   Returns input/target (M, 8640) float32, ses_start, ses_duration, day_id, repeat (M,) int32 and
@@ -327,27 +361,32 @@ def load_ses_split(config: str | SesConfig, split: str, data_dir: str | None = N
   if not builder.is_prepared():
     if not build_if_missing:
       raise FileNotFoundError(
-          f"ses_synthetic/{name} is not built in {builder.data_dir}; build it with: python -m "
-          f"data_builders.ses_synthetic.build --config={name} --data_dir=DIR")
+        f"ses_synthetic/{name} is not built in {builder.data_dir}; build it with: python -m "
+        f"data_builders.ses_synthetic.build --config={name} --data_dir=DIR"
+      )
     builder.download_and_prepare()
   if split not in builder.info.splits:
     raise KeyError(f"ses_synthetic/{name} has splits {sorted(builder.info.splits)}, not {split!r}")
   source = builder.as_data_source(split=split)
   count = len(source)
-  out = {key: np.empty((count, SAMPLES_PER_DAY) if key in ("input", "target") else (count,), dtype)
-         for key, dtype in FEATURE_DTYPES.items()}
-  for lo in tqdm.trange(0, count, batch_size, desc=f"reading {name}/{split}", unit="batch",
-                        leave=False):
+  out = {
+    key: np.empty((count, SAMPLES_PER_DAY) if key in ("input", "target") else (count,), dtype)
+    for key, dtype in FEATURE_DTYPES.items()
+  }
+  for lo in tqdm.trange(
+    0, count, batch_size, desc=f"reading {name}/{split}", unit="batch", leave=False
+  ):
     batch = source.__getitems__(list(range(lo, min(lo + batch_size, count))))
     for key, array in out.items():
-      array[lo:lo + len(batch)] = [example[key] for example in batch]
+      array[lo : lo + len(batch)] = [example[key] for example in batch]
   # A canonical order that does not depend on how tfds shuffled the records.
   order = np.lexsort((out["repeat"], out["day_id"]))
   return {key: array[order] for key, array in out.items()}
 
 
-def multi_dipole_examples(recipe: SesRecipe, num_days: int, num_dipoles: int = 3,
-                          first_day: int = 0) -> dict[str, np.ndarray]:
+def multi_dipole_examples(
+  recipe: SesRecipe, num_days: int, num_dipoles: int = 3, first_day: int = 0
+) -> dict[str, np.ndarray]:
   """Days of several dipoles of the recipe's station with one SES seen by every dipole (FastICA baseline).
 
   Day d (first_day <= d < first_day + num_days) gets one SES drawn as for the recipe; dipole 0 sees it
@@ -357,18 +396,24 @@ def multi_dipole_examples(recipe: SesRecipe, num_days: int, num_dipoles: int = 3
   ses_duration, ses_amplitude (num_days,).
   """
   if recipe.background_dir is not None:
-    raise ValueError("multi-dipole examples need the synthetic background model (one dipole per user file)")
+    raise ValueError(
+      "multi-dipole examples need the synthetic background model (one dipole per user file)"
+    )
   inputs, starts, durations, amplitudes = [], [], [], []
   for day in range(first_day, first_day + num_days):
     rng = np.random.default_rng([recipe.ses_seed, _MULTI_DIPOLE, day])
     draw = draw_ses(rng, recipe)
-    gains = np.concatenate([[1.0], rng.uniform(0.5, 1.5, num_dipoles - 1)
-                            * rng.choice([-1.0, 1.0], num_dipoles - 1)])
+    gains = np.concatenate(
+      [[1.0], rng.uniform(0.5, 1.5, num_dipoles - 1) * rng.choice([-1.0, 1.0], num_dipoles - 1)]
+    )
     observed = geoelectric.multi_dipole_days(recipe.station, day, num_dipoles, recipe.seed)
     inputs.append(observed + gains[:, None] * ses_waveform(draw, recipe.rise_samples)[None, :])
     starts.append(draw.start)
     durations.append(draw.duration)
     amplitudes.append(draw.amplitude)
-  return {"input": np.asarray(inputs, np.float32), "ses_start": np.asarray(starts, np.int32),
-          "ses_duration": np.asarray(durations, np.int32),
-          "ses_amplitude": np.asarray(amplitudes, np.float32)}
+  return {
+    "input": np.asarray(inputs, np.float32),
+    "ses_start": np.asarray(starts, np.int32),
+    "ses_duration": np.asarray(durations, np.int32),
+    "ses_amplitude": np.asarray(amplitudes, np.float32),
+  }

@@ -8,9 +8,11 @@ be used as numbers by accident; `missing` is the same information as a boolean m
 Gaps are only filled on request (`fill_gaps`, linear interpolation up to a maximum length, else a
 `GapTooLongError` naming the longest gap). Host-side NumPy only: JAX is for the compute.
 """
+
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -46,6 +48,7 @@ class TimeSeries:
     metadata: station code, name, latitude, longitude, elevation, data type, units, and
       "source_file" (one file) or "source_files" (joined files).
   """
+
   times: np.ndarray
   values: np.ndarray
   channels: tuple[str, ...]
@@ -73,8 +76,9 @@ class TimeSeries:
     if np.any(steps != interval):
       bad = int(np.argmax(steps != interval))
       raise ValueError(
-          f"times are not on a regular {interval} grid: {times[bad]} -> {times[bad + 1]}; "
-          "build the series with to_regular_grid")
+        f"times are not on a regular {interval} grid: {times[bad]} -> {times[bad + 1]}; "
+        "build the series with to_regular_grid"
+      )
     times.setflags(write=False)
     values.setflags(write=False)
     object.__setattr__(self, "times", times)
@@ -88,9 +92,11 @@ class TimeSeries:
 
   def __repr__(self) -> str:
     station = self.metadata.get("station_code") or self.metadata.get("station_name") or "?"
-    return (f"TimeSeries(station={station}, channels={self.channels}, n={len(self)}, "
-            f"{self.times[0]} .. {self.times[-1]}, interval={self.interval}, "
-            f"missing={int(self.missing.sum())})")
+    return (
+      f"TimeSeries(station={station}, channels={self.channels}, n={len(self)}, "
+      f"{self.times[0]} .. {self.times[-1]}, interval={self.interval}, "
+      f"missing={int(self.missing.sum())})"
+    )
 
   @property
   def missing(self) -> np.ndarray:
@@ -124,15 +130,19 @@ class TimeSeries:
     if end is not None:
       keep &= self.times < np.datetime64(end, "s")
     if not keep.any():
-      raise ValueError(f"no samples in [{start}, {end}); series spans {self.times[0]} .. "
-                       f"{self.times[-1]}")
+      raise ValueError(
+        f"no samples in [{start}, {end}); series spans {self.times[0]} .. {self.times[-1]}"
+      )
     return dataclasses.replace(self, times=self.times[keep], values=self.values[keep])
 
   def with_values(self, values, channels: Sequence[str] | None = None, **metadata) -> TimeSeries:
     """Same grid, new values (and channel names); extra keyword args update the metadata."""
     return dataclasses.replace(
-        self, values=values, channels=self.channels if channels is None else tuple(channels),
-        metadata={**self.metadata, **metadata})
+      self,
+      values=values,
+      channels=self.channels if channels is None else tuple(channels),
+      metadata={**self.metadata, **metadata},
+    )
 
   def _index(self, channel: str) -> int:
     try:
@@ -143,6 +153,7 @@ class TimeSeries:
 
 class Gap(NamedTuple):
   """A run of consecutive missing samples in one channel (start and end are both missing)."""
+
   channel: str
   start: np.datetime64
   end: np.datetime64
@@ -160,10 +171,16 @@ def infer_interval(times) -> np.timedelta64:
   return unique[np.argmax(counts)]  # ties: the shortest step
 
 
-def to_regular_grid(times, values, *, channels: Sequence[str], interval=None,
-                    metadata: Mapping[str, Any] | None = None,
-                    path: str | os.PathLike | None = None,
-                    line_numbers: Sequence[int] | None = None) -> TimeSeries:
+def to_regular_grid(
+  times,
+  values,
+  *,
+  channels: Sequence[str],
+  interval=None,
+  metadata: Mapping[str, Any] | None = None,
+  path: str | os.PathLike | None = None,
+  line_numbers: Sequence[int] | None = None,
+) -> TimeSeries:
   """Puts samples at (N,) increasing `times` on a regular grid, missing where a time is absent.
 
   `interval` is inferred (the most common step) when None. Every step must be a positive whole
@@ -204,8 +221,11 @@ def to_regular_grid(times, values, *, channels: Sequence[str], interval=None,
   if len(off_grid):
     i = int(off_grid[0]) + 1
     raise DataFormatError(
-        path, where(i), f"timestamp {times[i]} is {steps[i - 1]} after the previous one "
-        f"{times[i - 1]}, expected a whole multiple of the sampling interval {interval}")
+      path,
+      where(i),
+      f"timestamp {times[i]} is {steps[i - 1]} after the previous one "
+      f"{times[i - 1]}, expected a whole multiple of the sampling interval {interval}",
+    )
   index = ((times - times[0]) // interval).astype(np.int64)
   grid = times[0] + np.arange(index[-1] + 1) * interval
   full = np.full((len(grid), values.shape[1]), np.nan)
@@ -225,7 +245,7 @@ def gap_report(ts: TimeSeries) -> list[Gap]:
   gaps = []
   for c, channel in enumerate(ts.channels):
     starts, stops = _runs(ts.missing[:, c])
-    for a, b in zip(starts, stops):
+    for a, b in zip(starts, stops, strict=True):
       gaps.append(Gap(channel, ts.times[a], ts.times[b - 1], int(b - a)))
   return gaps
 
@@ -249,16 +269,19 @@ def fill_gaps(ts: TimeSeries, max_gap, method: str = "linear") -> TimeSeries:
   edge = [g for g in gaps if g.start == ts.times[0] or g.end == ts.times[-1]]
   if edge:
     g = edge[0]
-    raise ValueError(f"channel {g.channel}: gap {g.start} .. {g.end} ({g.n_samples} samples) "
-                     "touches the end of the record and cannot be interpolated; trim it with "
-                     "slice_time first")
+    raise ValueError(
+      f"channel {g.channel}: gap {g.start} .. {g.end} ({g.n_samples} samples) "
+      "touches the end of the record and cannot be interpolated; trim it with "
+      "slice_time first"
+    )
   longest = max(gaps, key=lambda g: g.n_samples)
   if longest.n_samples > max_samples:
     raise GapTooLongError(
-        f"channel {longest.channel}: gap {longest.start} .. {longest.end} is "
-        f"{longest.n_samples} samples ({longest.n_samples * ts.interval}) long, longer than "
-        f"max_gap={max_samples} samples; {sum(g.n_samples > max_samples for g in gaps)} gap(s) "
-        "exceed it")
+      f"channel {longest.channel}: gap {longest.start} .. {longest.end} is "
+      f"{longest.n_samples} samples ({longest.n_samples * ts.interval}) long, longer than "
+      f"max_gap={max_samples} samples; {sum(g.n_samples > max_samples for g in gaps)} gap(s) "
+      "exceed it"
+    )
   values = np.array(ts.values)
   index = np.arange(len(ts))
   for c in range(values.shape[1]):
@@ -269,8 +292,9 @@ def fill_gaps(ts: TimeSeries, max_gap, method: str = "linear") -> TimeSeries:
   return ts.with_values(values, filled_gaps=filled)
 
 
-def resample(ts: TimeSeries, interval, how: str = "mean",
-             min_valid_fraction: float = 1.0) -> TimeSeries:
+def resample(
+  ts: TimeSeries, interval, how: str = "mean", min_valid_fraction: float = 1.0
+) -> TimeSeries:
   """Aggregates into bins of `interval` aligned to the Unix epoch (days start at 00:00 UTC).
 
   how: "mean", "min", "max" or "sum" over the valid samples of a bin. A bin gets NaN when fewer
@@ -295,7 +319,7 @@ def resample(ts: TimeSeries, interval, how: str = "mean",
   # Bins hold consecutive samples: reduce each bin through a padded (n_bins, per_bin) view.
   offset = int((ts.times[0] - (epoch + first * interval)) // ts.interval)
   padded = np.full((len(out) * per_bin, ts.values.shape[1]), np.nan)
-  padded[offset:offset + len(ts)] = ts.values
+  padded[offset : offset + len(ts)] = ts.values
   blocks = padded.reshape(len(out), per_bin, -1)
   enough = counts >= max(min_valid_fraction * per_bin, 1)
   with warnings.catch_warnings():  # all-NaN bins warn; they are masked out just below
@@ -303,8 +327,9 @@ def resample(ts: TimeSeries, interval, how: str = "mean",
     reduced = reducers[how](blocks, axis=1)
   out[enough] = reduced[enough]
   times = epoch + (first + np.arange(len(out))) * interval
-  return TimeSeries(times, out, ts.channels, interval,
-                    {**ts.metadata, "resampled": f"{how} over {interval}"})
+  return TimeSeries(
+    times, out, ts.channels, interval, {**ts.metadata, "resampled": f"{how} over {interval}"}
+  )
 
 
 def concatenate(series: Sequence[TimeSeries]) -> TimeSeries:
@@ -317,29 +342,36 @@ def concatenate(series: Sequence[TimeSeries]) -> TimeSeries:
     raise ValueError("nothing to concatenate")
   ordered = sorted(series, key=lambda s: s.times[0])
   first = ordered[0]
-  for prev, cur in zip(ordered, ordered[1:]):
+  for prev, cur in itertools.pairwise(ordered):
     if cur.channels != first.channels or cur.interval != first.interval:
       raise DataFormatError(
-          cur.metadata.get("source_file"), None,
-          f"channels {cur.channels} / interval {cur.interval} differ from "
-          f"{first.channels} / {first.interval} in {first.metadata.get('source_file')}")
+        cur.metadata.get("source_file"),
+        None,
+        f"channels {cur.channels} / interval {cur.interval} differ from "
+        f"{first.channels} / {first.interval} in {first.metadata.get('source_file')}",
+      )
     if cur.times[0] < prev.end:
       raise DataFormatError(
-          cur.metadata.get("source_file"), None,
-          f"starts at {cur.times[0]}, overlapping {prev.metadata.get('source_file')} which ends "
-          f"at {prev.times[-1]}")
+        cur.metadata.get("source_file"),
+        None,
+        f"starts at {cur.times[0]}, overlapping {prev.metadata.get('source_file')} which ends "
+        f"at {prev.times[-1]}",
+      )
   times = np.concatenate([s.times for s in ordered])
   values = np.concatenate([s.values for s in ordered])
-  sources = [f for s in ordered for f in s.metadata.get("source_files",
-                                                         [s.metadata.get("source_file")])]
+  sources = [
+    f for s in ordered for f in s.metadata.get("source_files", [s.metadata.get("source_file")])
+  ]
   metadata = {**first.metadata, "source_files": sources}
   metadata.pop("source_file", None)
-  return to_regular_grid(times, values, channels=first.channels, interval=first.interval,
-                         metadata=metadata)
+  return to_regular_grid(
+    times, values, channels=first.channels, interval=first.interval, metadata=metadata
+  )
 
 
-def merge_channels(series: Sequence[TimeSeries],
-                   metadata: Mapping[str, Any] | None = None) -> TimeSeries:
+def merge_channels(
+  series: Sequence[TimeSeries], metadata: Mapping[str, Any] | None = None
+) -> TimeSeries:
   """Puts the channels of several series on one grid spanning them all (missing where absent)."""
   if not series:
     raise ValueError("nothing to merge")
@@ -348,18 +380,21 @@ def merge_channels(series: Sequence[TimeSeries],
   stop = max(s.times[-1] for s in series)
   for s in series:
     if s.interval != interval:
-      raise DataFormatError(s.metadata.get("source_file"), None,
-                            f"interval {s.interval} differs from {interval}")
+      raise DataFormatError(
+        s.metadata.get("source_file"), None, f"interval {s.interval} differs from {interval}"
+      )
     if (s.times[0] - start) % interval != np.timedelta64(0):
-      raise DataFormatError(s.metadata.get("source_file"), None,
-                            f"samples at {s.times[0]} are off the common {interval} grid "
-                            f"starting {start}")
+      raise DataFormatError(
+        s.metadata.get("source_file"),
+        None,
+        f"samples at {s.times[0]} are off the common {interval} grid starting {start}",
+      )
   grid = start + np.arange((stop - start) // interval + 1) * interval
   channels = [c for s in series for c in s.channels]
   values = np.full((len(grid), len(channels)), np.nan)
   col = 0
   for s in series:
     offset = int((s.times[0] - start) // interval)
-    values[offset:offset + len(s), col:col + len(s.channels)] = s.values
+    values[offset : offset + len(s), col : col + len(s.channels)] = s.values
     col += len(s.channels)
   return TimeSeries(grid, values, tuple(channels), interval, dict(metadata or {}))

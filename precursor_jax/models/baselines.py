@@ -21,7 +21,7 @@ horizon is one parallel (or one scanned) pass.
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from collections.abc import Callable
 
 import flax.linen as nn
 import jax

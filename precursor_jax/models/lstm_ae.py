@@ -53,7 +53,7 @@ layers, batch 32, Adam 1e-3 (the loss of always predicting the mean is 0.031):
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import flax.linen as nn
 import jax
@@ -66,6 +66,7 @@ DAY_SAMPLES = 8640  # one day at 0.1 Hz
 
 class TimeStepAttention(nn.Module):
   """CBAM-style attention over time steps: (B, T, H) -> weights (B, T) in (0, 1)."""
+
   reduced_steps: int = 4
 
   @nn.compact
@@ -80,25 +81,32 @@ class TimeStepAttention(nn.Module):
 
 class LSTMAutoencoder(nn.Module):
   """The paper's network on a normalised day (B, 8640) -> (B, 8640); see the module docstring."""
+
   day_samples: int = DAY_SAMPLES
   conv_stride: int = 10
   num_steps: int = 24
   bidirectional_features: int = 512
   encoder_features: int = 256
   decoder_features: int = 512
-  cell: str = "lstm"                 # "gru" gives the GRU-autoencoder baseline
-  attention: bool = True             # False gives the "without time-step attention" baseline
+  cell: str = "lstm"  # "gru" gives the GRU-autoencoder baseline
+  attention: bool = True  # False gives the "without time-step attention" baseline
   attention_reduced_steps: int = 4
   attention_output: str = "reweight"  # or "weighted_sum"
   conv_bias_init: float = 3.0
   decoder_output: str = "last_state"  # or "per_step"
-  step_positions: bool = False  # append the one-hot step index to the bidirectional and decoder inputs
-  recurrent_layer_norm: bool = True  # LayerNorm after the bidirectional, encoder and decoder layers too
+  step_positions: bool = (
+    False  # append the one-hot step index to the bidirectional and decoder inputs
+  )
+  recurrent_layer_norm: bool = (
+    True  # LayerNorm after the bidirectional, encoder and decoder layers too
+  )
   unroll: int = 1
 
   def _step_one_hot(self, batch: int, dtype) -> jax.Array:
     """(B, num_steps, num_steps): which hour of the day each step is."""
-    return jnp.broadcast_to(jnp.eye(self.num_steps, dtype=dtype), (batch, self.num_steps, self.num_steps))
+    return jnp.broadcast_to(
+      jnp.eye(self.num_steps, dtype=dtype), (batch, self.num_steps, self.num_steps)
+    )
 
   @nn.compact
   def __call__(self, day: jax.Array, train: bool = False) -> jax.Array:
@@ -106,19 +114,33 @@ class LSTMAutoencoder(nn.Module):
     batch = day.shape[0]
     reduced = self.day_samples // self.conv_stride
     if self.day_samples % self.conv_stride or reduced % self.num_steps:
-      raise ValueError(f"day_samples={self.day_samples} must split into conv_stride={self.conv_stride} "
-                       f"and then num_steps={self.num_steps}")
+      raise ValueError(
+        f"day_samples={self.day_samples} must split into conv_stride={self.conv_stride} "
+        f"and then num_steps={self.num_steps}"
+      )
     # Bias starts positive so the single ReLU filter begins in its linear range for both SES polarities
     # (the paper fed raw days far from zero; ours are centred on their median).
-    x = nn.Conv(1, kernel_size=(self.conv_stride,), strides=(self.conv_stride,), padding="VALID",
-                bias_init=nn.initializers.constant(self.conv_bias_init), name="conv")(day[..., None])
+    x = nn.Conv(
+      1,
+      kernel_size=(self.conv_stride,),
+      strides=(self.conv_stride,),
+      padding="VALID",
+      bias_init=nn.initializers.constant(self.conv_bias_init),
+      name="conv",
+    )(day[..., None])
     # Normalise the 864 values together: a LayerNorm per 36-value step would erase each hour's level.
     x = nn.LayerNorm(name="norm_conv")(nn.relu(x)[..., 0])
     x = x.reshape(batch, self.num_steps, reduced // self.num_steps)
     if self.step_positions:
       x = jnp.concatenate([x, self._step_one_hot(batch, x.dtype)], axis=-1)
-    norm = (lambda name: nn.LayerNorm(name=name)) if self.recurrent_layer_norm else (lambda name: lambda v: v)
-    x = Bidirectional(self.bidirectional_features, self.cell, unroll=self.unroll, name="bidirectional")(x)
+    norm = (
+      (lambda name: nn.LayerNorm(name=name))
+      if self.recurrent_layer_norm
+      else (lambda name: lambda v: v)
+    )
+    x = Bidirectional(
+      self.bidirectional_features, self.cell, unroll=self.unroll, name="bidirectional"
+    )(x)
     x = norm("norm_bidirectional")(x)
     if self.attention:
       weights = TimeStepAttention(self.attention_reduced_steps, name="attention")(x)
@@ -128,22 +150,28 @@ class LSTMAutoencoder(nn.Module):
         summed = jnp.einsum("bt,bth->bh", weights, x)
         x = jnp.repeat(summed[:, None, :], self.num_steps, axis=1)
       else:
-        raise ValueError(f"attention_output must be 'reweight' or 'weighted_sum', got "
-                         f"{self.attention_output!r}")
+        raise ValueError(
+          f"attention_output must be 'reweight' or 'weighted_sum', got {self.attention_output!r}"
+        )
     code = Recurrent(self.encoder_features, self.cell, unroll=self.unroll, name="encoder")(x)[:, -1]
     code = norm("norm_encoder")(code)
     repeated = jnp.repeat(code[:, None, :], self.num_steps, axis=1)
     if self.step_positions:
       repeated = jnp.concatenate([repeated, self._step_one_hot(batch, repeated.dtype)], axis=-1)
-    decoded = Recurrent(self.decoder_features, self.cell, unroll=self.unroll, name="decoder")(repeated)
+    decoded = Recurrent(self.decoder_features, self.cell, unroll=self.unroll, name="decoder")(
+      repeated
+    )
     if self.decoder_output == "last_state":
       return nn.Dense(self.day_samples, name="output")(norm("norm_decoder")(decoded[:, -1]))
     if self.decoder_output == "per_step":
       # Step t rebuilds hour t with one Dense shared by all steps (Keras TimeDistributed(Dense(360))).
       hours = nn.Dense(self.day_samples // self.num_steps, name="output")(
-          norm("norm_decoder")(decoded))
+        norm("norm_decoder")(decoded)
+      )
       return hours.reshape(batch, self.day_samples)
-    raise ValueError(f"decoder_output must be 'last_state' or 'per_step', got {self.decoder_output!r}")
+    raise ValueError(
+      f"decoder_output must be 'last_state' or 'per_step', got {self.decoder_output!r}"
+    )
 
 
 class SesDenoiser(nn.Module):
@@ -152,6 +180,7 @@ class SesDenoiser(nn.Module):
   All SES networks (the LSTM-autoencoder and its baselines) are wrapped by this module so that training,
   evaluation and detection see one contract: raw day (B, N) -> cleaned day (B, N), both in mV/km.
   """
+
   network: nn.Module
   scale: float = 10.0
 
@@ -168,20 +197,28 @@ class SesDenoiser(nn.Module):
 
 
 def _registry() -> dict[str, Callable[..., nn.Module]]:
-  from precursor_jax.models import ses_baselines  # late import: baselines import DAY_SAMPLES from here
+  from precursor_jax.models import (
+    ses_baselines,  # late import: baselines import DAY_SAMPLES from here
+  )
+
   return {
-      "lstm_ae": LSTMAutoencoder,
-      "lstm_ae_no_attention": lambda **kw: LSTMAutoencoder(attention=False, **kw),
-      "gru_ae": lambda **kw: LSTMAutoencoder(cell="gru", **kw),
-      "fc_ae": ses_baselines.FullyConvolutionalAutoencoder,
-      "fct_ae": ses_baselines.FullyConnectedAutoencoder,
+    "lstm_ae": LSTMAutoencoder,
+    "lstm_ae_no_attention": lambda **kw: LSTMAutoencoder(attention=False, **kw),
+    "gru_ae": lambda **kw: LSTMAutoencoder(cell="gru", **kw),
+    "fc_ae": ses_baselines.FullyConvolutionalAutoencoder,
+    "fct_ae": ses_baselines.FullyConnectedAutoencoder,
   }
 
 
 SES_NETWORK_NAMES = ("lstm_ae", "lstm_ae_no_attention", "gru_ae", "fc_ae", "fct_ae")
 # The block of size hyperparameters each network takes (configs hold one block per family).
-SES_NETWORK_FAMILY = {"lstm_ae": "lstm_ae", "lstm_ae_no_attention": "lstm_ae", "gru_ae": "lstm_ae",
-                      "fc_ae": "fc_ae", "fct_ae": "fct_ae"}
+SES_NETWORK_FAMILY = {
+  "lstm_ae": "lstm_ae",
+  "lstm_ae_no_attention": "lstm_ae",
+  "gru_ae": "lstm_ae",
+  "fc_ae": "fc_ae",
+  "fct_ae": "fct_ae",
+}
 
 
 def build_ses_model(name: str, scale: float = 10.0, **kwargs) -> SesDenoiser:

@@ -46,7 +46,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import flax.linen as nn
 import jax
@@ -100,7 +100,7 @@ def _pyramid_edges(seq_len: int, window_sizes: tuple[int, ...], inner_size: int)
   half = inner_size // 2
   queries, keys = [], []
   # Intra-scale: a window of `half` neighbours each side, truncated at the scale's ends.
-  for start, size in zip(starts, sizes):
+  for start, size in zip(starts, sizes, strict=True):
     local = np.arange(size)
     for offset in range(-half, half + 1):
       other = local + offset
@@ -171,7 +171,7 @@ def _padded_lists(
   width = max(int(degree.max(initial=0)), 1)
   slots = np.arange(len(rows)) - np.concatenate([[0], np.cumsum(degree)[:-1]])[rows]
   tables = []
-  for value, pad in zip(values, fill):
+  for value, pad in zip(values, fill, strict=True):
     table = np.repeat(np.asarray(pad)[:, None], width, axis=1)
     table[rows, slots] = value
     tables.append(table.astype(np.int32))
@@ -258,9 +258,9 @@ def _layer_plan(
   for _ in range(n_layers):
     rows = np.isin(queries, needed[-1])
     needed.append(np.union1d(needed[-1], keys[rows]))
-  needed = needed[::-1]  # needed[l] = input nodes of layer l; needed[-1] = the targets
+  needed = needed[::-1]  # needed[i] = input nodes of layer i; needed[-1] = the targets
   tables = tuple(
-    _attention_table(queries, keys, total, needed[l + 1], needed[l]) for l in range(n_layers)
+    _attention_table(queries, keys, total, needed[i + 1], needed[i]) for i in range(n_layers)
   )
   output_rows = np.searchsorted(needed[-1], targets)
   return LayerPlan(tuple(needed), tables, output_rows)
@@ -388,7 +388,7 @@ def _map_row_blocks(
 
   def body(inputs):
     block_rows, block_tables, block_per_row = inputs
-    values = [b if b is not None else x for b, x in zip(block_per_row, broadcast)]
+    values = [b if b is not None else x for b, x in zip(block_per_row, broadcast, strict=True)]
     return fn(block_rows, *block_tables, *values)
 
   outputs = jax.lax.map(body, (rows, blocked_tables, blocked))

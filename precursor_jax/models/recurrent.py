@@ -27,6 +27,7 @@ class Recurrent(nn.Module):
   cell: "lstm" or "gru". With reverse=True the sequence is read from the last step to the first and the
   outputs are returned in the original time order (as Keras' Bidirectional does).
   """
+
   features: int
   cell: str = "lstm"
   reverse: bool = False
@@ -38,11 +39,17 @@ class Recurrent(nn.Module):
       raise ValueError(f"cell must be 'lstm' or 'gru', got {self.cell!r}")
     h_dim = self.features
     num_gates = 4 if self.cell == "lstm" else 3
-    kernel = self.param("input_kernel", nn.initializers.glorot_uniform(), (xs.shape[-1], num_gates * h_dim))
-    recurrent = self.param("recurrent_kernel", nn.initializers.orthogonal(), (h_dim, num_gates * h_dim))
+    kernel = self.param(
+      "input_kernel", nn.initializers.glorot_uniform(), (xs.shape[-1], num_gates * h_dim)
+    )
+    recurrent = self.param(
+      "recurrent_kernel", nn.initializers.orthogonal(), (h_dim, num_gates * h_dim)
+    )
     bias_init = _lstm_bias_init if self.cell == "lstm" else nn.initializers.zeros
     bias = self.param("bias", bias_init, (num_gates * h_dim,))
-    projected = jnp.einsum("btd,dg->tbg", xs, kernel) + bias[None, None, :]  # time-major for the scan
+    projected = (
+      jnp.einsum("btd,dg->tbg", xs, kernel) + bias[None, None, :]
+    )  # time-major for the scan
     if self.reverse:
       projected = projected[::-1]
     # Zeros derived from the data rather than jnp.zeros: inside shard_map the carry must vary over the
@@ -50,10 +57,12 @@ class Recurrent(nn.Module):
     h0 = jnp.zeros_like(projected[0, :, :h_dim])
 
     if self.cell == "lstm":
+
       def step(carry, x_t):
         h, c = carry
         h, c = _lstm_gates(x_t + h @ recurrent, c)
         return (h, c), h
+
       carry = (h0, h0)
     else:
       recurrent_bias = self.param("recurrent_bias", nn.initializers.zeros, (num_gates * h_dim,))
@@ -66,6 +75,7 @@ class Recurrent(nn.Module):
         n = jnp.tanh(xn + r * hn)
         h = (1.0 - z) * n + z * h
         return h, h
+
       carry = h0
     _, hs = jax.lax.scan(step, carry, projected, unroll=self.unroll)
     if self.reverse:
@@ -77,17 +87,22 @@ def _lstm_bias_init(key, shape, dtype=jnp.float32):
   """Zeros except 1 on the forget gate (Keras unit_forget_bias)."""
   del key
   h_dim = shape[0] // 4
-  return jnp.zeros(shape, dtype).at[h_dim:2 * h_dim].set(1.0)
+  return jnp.zeros(shape, dtype).at[h_dim : 2 * h_dim].set(1.0)
 
 
 class Bidirectional(nn.Module):
   """Forward and backward layers over the same sequence, outputs averaged (the SES paper's merge)."""
+
   features: int
   cell: str = "lstm"
   unroll: int = 1
 
   @nn.compact
   def __call__(self, xs: jax.Array) -> jax.Array:
-    forward = Recurrent(self.features, self.cell, reverse=False, unroll=self.unroll, name="forward")(xs)
-    backward = Recurrent(self.features, self.cell, reverse=True, unroll=self.unroll, name="backward")(xs)
+    forward = Recurrent(
+      self.features, self.cell, reverse=False, unroll=self.unroll, name="forward"
+    )(xs)
+    backward = Recurrent(
+      self.features, self.cell, reverse=True, unroll=self.unroll, name="backward"
+    )(xs)
     return 0.5 * (forward + backward)

@@ -9,7 +9,7 @@ as in the paper's network. The other two baselines of Table II (without attentio
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import flax.linen as nn
 import jax
@@ -19,6 +19,7 @@ from precursor_jax.models.lstm_ae import DAY_SAMPLES
 
 class FullyConvolutionalAutoencoder(nn.Module):
   """Strided Conv1D encoder (8640 -> 864 -> 216 -> 54 -> 18 steps) and a transposed-conv decoder."""
+
   channels: Sequence[int] = (16, 32, 64, 128)
   strides: Sequence[int] = (10, 4, 4, 3)
   day_samples: int = DAY_SAMPLES
@@ -27,13 +28,16 @@ class FullyConvolutionalAutoencoder(nn.Module):
   def __call__(self, day: jax.Array, train: bool = False) -> jax.Array:
     del train
     x = day[..., None]
-    for i, (features, stride) in enumerate(zip(self.channels, self.strides)):
-      x = nn.Conv(features, kernel_size=(stride,), strides=(stride,), padding="VALID", name=f"enc{i}")(x)
+    for i, (features, stride) in enumerate(zip(self.channels, self.strides, strict=True)):
+      x = nn.Conv(
+        features, kernel_size=(stride,), strides=(stride,), padding="VALID", name=f"enc{i}"
+      )(x)
       x = nn.LayerNorm(name=f"enc_norm{i}")(nn.relu(x))
     decoder_channels = list(self.channels[-2::-1]) + [8]
-    for i, (features, stride) in enumerate(zip(decoder_channels, self.strides[::-1])):
-      x = nn.ConvTranspose(features, kernel_size=(stride,), strides=(stride,), padding="VALID",
-                           name=f"dec{i}")(x)
+    for i, (features, stride) in enumerate(zip(decoder_channels, self.strides[::-1], strict=True)):
+      x = nn.ConvTranspose(
+        features, kernel_size=(stride,), strides=(stride,), padding="VALID", name=f"dec{i}"
+      )(x)
       x = nn.LayerNorm(name=f"dec_norm{i}")(nn.relu(x))
     x = nn.Conv(1, kernel_size=(9,), padding="SAME", name="out")(x)
     return x[..., 0]
@@ -41,6 +45,7 @@ class FullyConvolutionalAutoencoder(nn.Module):
 
 class FullyConnectedAutoencoder(nn.Module):
   """Dense 8640 -> 1024 -> 256 -> 1024 -> 8640 with ReLU and LayerNorm between layers."""
+
   hidden: Sequence[int] = (1024, 256, 1024)
   day_samples: int = DAY_SAMPLES
 

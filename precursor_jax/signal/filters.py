@@ -18,6 +18,7 @@ a sixth of its height, so days known to hold real SESs should not be used as bac
 
 Host-side NumPy/SciPy: the filters run once per background day while a dataset is built.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -36,6 +37,7 @@ class CleaningParams:
       smoother for degrees 2 and 3).
     moving_average_window: centred moving-average window applied after it (361 samples = 1 h).
   """
+
   savgol_window: int = 361
   savgol_polyorder: int = 2
   moving_average_window: int = 361
@@ -46,8 +48,10 @@ class CleaningParams:
       if window < 1 or window % 2 == 0:
         raise ValueError(f"{name} must be a positive odd number of samples, got {window}")
     if not 0 <= self.savgol_polyorder < self.savgol_window:
-      raise ValueError(f"savgol_polyorder must be in [0, savgol_window), got "
-                       f"{self.savgol_polyorder} with window {self.savgol_window}")
+      raise ValueError(
+        f"savgol_polyorder must be in [0, savgol_window), got "
+        f"{self.savgol_polyorder} with window {self.savgol_window}"
+      )
 
 
 def savgol_smooth(x: np.ndarray, window: int, polyorder: int) -> np.ndarray:
@@ -59,8 +63,9 @@ def savgol_smooth(x: np.ndarray, window: int, polyorder: int) -> np.ndarray:
   """
   x = np.asarray(x, dtype=np.float64)
   if x.shape[-1] < window:
-    raise ValueError(f"need at least {window} samples for a Savitzky-Golay window of {window}, "
-                     f"got {x.shape[-1]}")
+    raise ValueError(
+      f"need at least {window} samples for a Savitzky-Golay window of {window}, got {x.shape[-1]}"
+    )
   return scipy.signal.savgol_filter(x, window, polyorder, axis=-1, mode="interp")
 
 

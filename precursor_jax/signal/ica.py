@@ -18,9 +18,9 @@ import jax.numpy as jnp
 
 
 class IcaResult(NamedTuple):
-  sources: jax.Array      # (C, T) unit-variance independent components
-  unmixing: jax.Array     # (C, C) W such that sources = W @ whitening @ (x - mean)
-  mixing: jax.Array       # (C, C) A such that x - mean ~= A @ sources
+  sources: jax.Array  # (C, T) unit-variance independent components
+  unmixing: jax.Array  # (C, C) W such that sources = W @ whitening @ (x - mean)
+  mixing: jax.Array  # (C, C) A such that x - mean ~= A @ sources
   num_iterations: jax.Array
 
 
@@ -47,8 +47,8 @@ def fastica(x: jax.Array, key: jax.Array, *, max_iter: int = 200, tol: float = 1
   w0 = _symmetric_decorrelation(jax.random.normal(key, (channels, channels), x.dtype))
 
   def update(w):
-    projected = jnp.tanh(w @ z)                                    # g(W z), (C, T)
-    derivative = jnp.mean(1.0 - jnp.square(projected), axis=-1)    # E[g'(W z)], (C,)
+    projected = jnp.tanh(w @ z)  # g(W z), (C, T)
+    derivative = jnp.mean(1.0 - jnp.square(projected), axis=-1)  # E[g'(W z)], (C,)
     return _symmetric_decorrelation(projected @ z.T / length - derivative[:, None] * w)
 
   def not_converged(carry):
@@ -61,8 +61,10 @@ def fastica(x: jax.Array, key: jax.Array, *, max_iter: int = 200, tol: float = 1
     change = jnp.max(jnp.abs(jnp.abs(jnp.sum(new * w, axis=-1)) - 1.0))
     return new, change, iteration + 1
 
-  w, _, iterations = jax.lax.while_loop(not_converged, body, (w0, jnp.asarray(jnp.inf, x.dtype),
-                                                              jnp.zeros((), jnp.int32)))
+  w, _, iterations = jax.lax.while_loop(
+    not_converged, body, (w0, jnp.asarray(jnp.inf, x.dtype), jnp.zeros((), jnp.int32))
+  )
   unmixing = w @ whitening
-  return IcaResult(sources=w @ z, unmixing=unmixing, mixing=jnp.linalg.pinv(unmixing),
-                   num_iterations=iterations)
+  return IcaResult(
+    sources=w @ z, unmixing=unmixing, mixing=jnp.linalg.pinv(unmixing), num_iterations=iterations
+  )

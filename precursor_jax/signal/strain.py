@@ -35,6 +35,7 @@ all four gauges gets NaN k and is flagged, never computed from the few samples i
 their tidal signal in float32 sums); the strain combinations are plain array arithmetic and work on
 NumPy or jax.numpy arrays alike (NaN stays NaN).
 """
+
 from __future__ import annotations
 
 import os
@@ -64,6 +65,7 @@ def areal_strain(s1, s2, s3, s4):
 
 class SelfConsistency(NamedTuple):
   """Per-window results, all (W,)."""
+
   label: np.ndarray  # the window's label (window index for fixed windows)
   start: np.ndarray  # index of the window's first sample
   k: np.ndarray  # correlation coefficient of the two pair sums; NaN when too few samples
@@ -93,9 +95,18 @@ def _window_ids(windows, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
   return ids, labels[starts], starts, np.diff(np.append(starts, n))
 
 
-def self_consistency(s1, s2, s3, s4, windows, *, preprocess: str = "detrend",
-                     pairing: str = "orthogonal", min_valid_fraction: float = 0.9,
-                     threshold: float = K_THRESHOLD) -> SelfConsistency:
+def self_consistency(
+  s1,
+  s2,
+  s3,
+  s4,
+  windows,
+  *,
+  preprocess: str = "detrend",
+  pairing: str = "orthogonal",
+  min_valid_fraction: float = 0.9,
+  threshold: float = K_THRESHOLD,
+) -> SelfConsistency:
   """Self-consistency coefficient k of S1 + S3 = k (S2 + S4) per window (see the module doc).
 
   s1..s4: (T,) gauge readings, NaN where missing. windows: an int (consecutive windows of that many
@@ -141,27 +152,39 @@ def self_consistency(s1, s2, s3, s4, windows, *, preprocess: str = "detrend",
   enough = (n_valid >= min_valid_fraction * n_expected) & (n_valid >= minimum)
   k = np.where(enough, k, np.nan)
   slope = np.where(enough, slope, np.nan)
-  return SelfConsistency(labels, starts, k, slope, n_valid.astype(np.int64),
-                         n_expected.astype(np.int64), ~(k >= threshold))
+  return SelfConsistency(
+    labels,
+    starts,
+    k,
+    slope,
+    n_valid.astype(np.int64),
+    n_expected.astype(np.int64),
+    ~(k >= threshold),
+  )
 
 
 def strain_series(ts: TimeSeries) -> TimeSeries:
   """Sa, S13, S24 of a four-gauge series with channels S1..S4 (same grid, NaN where missing)."""
   s1, s2, s3, s4 = (ts.column(g) for g in GAUGES)
   s13, s24 = shear_strains(s1, s2, s3, s4)
-  return ts.with_values(np.stack([areal_strain(s1, s2, s3, s4), s13, s24], axis=1),
-                        ("Sa", "S13", "S24"), derived="Sa=(S1+S2+S3+S4)/2, S13=S1-S3, S24=S2-S4")
+  return ts.with_values(
+    np.stack([areal_strain(s1, s2, s3, s4), s13, s24], axis=1),
+    ("Sa", "S13", "S24"),
+    derived="Sa=(S1+S2+S3+S4)/2, S13=S1-S3, S24=S2-S4",
+  )
 
 
-def monthly_report(ts: TimeSeries, *, preprocess: str = "detrend",
-                   threshold: float = K_THRESHOLD) -> str:
+def monthly_report(
+  ts: TimeSeries, *, preprocess: str = "detrend", threshold: float = K_THRESHOLD
+) -> str:
   """Markdown report of a four-gauge record: k per month, pass shares, ranges of Sa/S13/S24."""
   gauges = [ts.column(g) for g in GAUGES]
   months = ts.times.astype("datetime64[M]")
   days = ts.times.astype("datetime64[D]")
   monthly = self_consistency(*gauges, months, preprocess=preprocess, threshold=threshold)
-  printed = self_consistency(*gauges, months, preprocess=preprocess, pairing="as_printed",
-                             threshold=threshold)
+  printed = self_consistency(
+    *gauges, months, preprocess=preprocess, pairing="as_printed", threshold=threshold
+  )
   daily = self_consistency(*gauges, days, preprocess=preprocess, threshold=threshold)
   derived = strain_series(ts)
 
@@ -171,40 +194,48 @@ def monthly_report(ts: TimeSeries, *, preprocess: str = "detrend",
 
   name = ts.metadata.get("station_name", "four-gauge station")
   lines = [
-      f"Four-gauge self-consistency, {name}: {ts.times[0]} .. {ts.times[-1]}, "
-      f"{len(ts)} samples every {ts.interval_seconds} s, "
-      f"{int(ts.missing.any(axis=1).sum())} with a gauge missing.",
-      f"k = correlation of (S1+S3) and (S2+S4) per window, preprocess={preprocess!r}; "
-      f"flag k < {threshold}.",
-      "",
-      f"- months with k >= {threshold}: {share(monthly)} "
-      f"(median k {np.nanmedian(monthly.k):.4f}, min {np.nanmin(monthly.k):.4f}); "
-      f"{int(np.isnan(monthly.k).sum())} month(s) with too few samples",
-      f"- days with k >= {threshold}: {share(daily)} (median k {np.nanmedian(daily.k):.4f}); "
-      f"{int(np.isnan(daily.k).sum())} day(s) with too few samples",
-      f"- the seed paper's printed pairing (S1+S2) vs (S3+S4): months with k >= {threshold}: "
-      f"{share(printed)} (median k {np.nanmedian(printed.k):.4f})",
+    f"Four-gauge self-consistency, {name}: {ts.times[0]} .. {ts.times[-1]}, "
+    f"{len(ts)} samples every {ts.interval_seconds} s, "
+    f"{int(ts.missing.any(axis=1).sum())} with a gauge missing.",
+    f"k = correlation of (S1+S3) and (S2+S4) per window, preprocess={preprocess!r}; "
+    f"flag k < {threshold}.",
+    "",
+    f"- months with k >= {threshold}: {share(monthly)} "
+    f"(median k {np.nanmedian(monthly.k):.4f}, min {np.nanmin(monthly.k):.4f}); "
+    f"{int(np.isnan(monthly.k).sum())} month(s) with too few samples",
+    f"- days with k >= {threshold}: {share(daily)} (median k {np.nanmedian(daily.k):.4f}); "
+    f"{int(np.isnan(daily.k).sum())} day(s) with too few samples",
+    f"- the seed paper's printed pairing (S1+S2) vs (S3+S4): months with k >= {threshold}: "
+    f"{share(printed)} (median k {np.nanmedian(printed.k):.4f})",
   ]
   for channel in derived.channels:
     v = derived.column(channel)
-    lines.append(f"- {channel}: min {np.nanmin(v):.1f}, max {np.nanmax(v):.1f}, "
-                 f"first valid {v[np.isfinite(v)][0]:.1f}, last valid {v[np.isfinite(v)][-1]:.1f} "
-                 "(raw reading units)")
+    lines.append(
+      f"- {channel}: min {np.nanmin(v):.1f}, max {np.nanmax(v):.1f}, "
+      f"first valid {v[np.isfinite(v)][0]:.1f}, last valid {v[np.isfinite(v)][-1]:.1f} "
+      "(raw reading units)"
+    )
   lines += ["", "| month | k | slope | valid / expected | flag |", "|---|---|---|---|---|"]
   for m in range(len(monthly.label)):
-    lines.append(f"| {monthly.label[m]} | {monthly.k[m]:.4f} | {monthly.slope[m]:.3f} | "
-                 f"{monthly.n_valid[m]} / {monthly.n_expected[m]} | "
-                 f"{'k < ' + str(threshold) if monthly.flagged[m] else ''} |")
+    lines.append(
+      f"| {monthly.label[m]} | {monthly.k[m]:.4f} | {monthly.slope[m]:.3f} | "
+      f"{monthly.n_valid[m]} / {monthly.n_expected[m]} | "
+      f"{'k < ' + str(threshold) if monthly.flagged[m] else ''} |"
+    )
   return "\n".join(lines)
 
 
 def main(argv: list[str]) -> None:
   """`python -m precursor_jax.signal.strain DIR [METADATA_FILE]`: report on h1..h4 in DIR."""
   from precursor_jax.data.point_series import read_four_gauge
+
   if len(argv) not in (2, 3):
     raise SystemExit(main.__doc__)
-  ts = read_four_gauge(argv[1], metadata_file=argv[2] if len(argv) == 3 else None,
-                       metadata={"station_name": os.path.basename(os.path.normpath(argv[1]))})
+  ts = read_four_gauge(
+    argv[1],
+    metadata_file=argv[2] if len(argv) == 3 else None,
+    metadata={"station_name": os.path.basename(os.path.normpath(argv[1]))},
+  )
   print(monthly_report(ts))
 
 

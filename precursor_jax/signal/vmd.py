@@ -77,6 +77,7 @@ Mode numbering: `select_modes` and `reconstruct` take 0-based indices (Python);
 `high_frequency_part` takes the 1-based `first_mode` the papers use (k_4 + k_5 for geomagnetic Z:
 first_mode=4; k_2..k_5 for borehole strain, i.e. drop the trend k_1: first_mode=2).
 """
+
 from __future__ import annotations
 
 import functools
@@ -104,6 +105,7 @@ class VMDResult(NamedTuple):
     num_iterations: (...) int32, ADMM updates run (vmdpy: len(omega history)); with
       iterate="penultimate" the modes are those after num_iterations - 1 updates.
   """
+
   modes: jax.Array
   omega: jax.Array
   num_iterations: jax.Array
@@ -111,22 +113,33 @@ class VMDResult(NamedTuple):
 
 class _LoopState(NamedTuple):
   """Carry of the ADMM loop: iterates `a` and `b`; `newest_in_b` says which is the latest."""
-  a: jax.Array             # (K, N) complex spectra
-  b: jax.Array             # (K, N)
-  omega_a: jax.Array       # (K,)
-  omega_b: jax.Array       # (K,)
-  energy_a: jax.Array      # (K,) sum of |u_k|^2, the denominator of the relative test
-  energy_b: jax.Array      # (K,)
-  dual: jax.Array          # (N,) complex lambda, or (0,) when tau == 0
-  count: jax.Array         # () int32 updates run
-  change: jax.Array        # () stopping measure of the latest update
-  newest_in_b: jax.Array   # () bool
+
+  a: jax.Array  # (K, N) complex spectra
+  b: jax.Array  # (K, N)
+  omega_a: jax.Array  # (K,)
+  omega_b: jax.Array  # (K,)
+  energy_a: jax.Array  # (K,) sum of |u_k|^2, the denominator of the relative test
+  energy_b: jax.Array  # (K,)
+  dual: jax.Array  # (N,) complex lambda, or (0,) when tau == 0
+  count: jax.Array  # () int32 updates run
+  change: jax.Array  # () stopping measure of the latest update
+  newest_in_b: jax.Array  # () bool
 
 
-def vmd(signal, num_modes: int = 5, alpha: float = 5000.0, tau: float = 0.0, tol: float = 1e-7,
-        dc: bool = False, init: str = "uniform", max_iter: int = 500, *,
-        key: jax.Array | None = None, stopping: str = "absolute",
-        iterate: str = "penultimate") -> VMDResult:
+def vmd(
+  signal,
+  num_modes: int = 5,
+  alpha: float = 5000.0,
+  tau: float = 0.0,
+  tol: float = 1e-7,
+  dc: bool = False,
+  init: str = "uniform",
+  max_iter: int = 500,
+  *,
+  key: jax.Array | None = None,
+  stopping: str = "absolute",
+  iterate: str = "penultimate",
+) -> VMDResult:
   """Decompose (..., T) real signals into K modes; returns modes (..., K, T) and omega (..., K).
 
   Args:
@@ -154,11 +167,22 @@ def vmd(signal, num_modes: int = 5, alpha: float = 5000.0, tau: float = 0.0, tol
   even = length - length % 2
   omega0 = _initial_omega(init, num_modes, even, dc, key, real_dtype)
   modes, omega, count = _vmd_batch(
-      flat, omega0, jnp.asarray(alpha, real_dtype), jnp.asarray(tau, real_dtype),
-      jnp.asarray(tol, real_dtype), dc=bool(dc), max_iter=int(max_iter), use_dual=tau != 0,
-      relative=stopping == "relative", last=iterate == "last")
-  return VMDResult(modes.reshape(batch_shape + modes.shape[1:]),
-                   omega.reshape(batch_shape + omega.shape[1:]), count.reshape(batch_shape))
+    flat,
+    omega0,
+    jnp.asarray(alpha, real_dtype),
+    jnp.asarray(tau, real_dtype),
+    jnp.asarray(tol, real_dtype),
+    dc=bool(dc),
+    max_iter=int(max_iter),
+    use_dual=tau != 0,
+    relative=stopping == "relative",
+    last=iterate == "last",
+  )
+  return VMDResult(
+    modes.reshape(batch_shape + modes.shape[1:]),
+    omega.reshape(batch_shape + omega.shape[1:]),
+    count.reshape(batch_shape),
+  )
 
 
 def select_modes(result_or_modes, keep: Sequence[int]) -> jax.Array:
@@ -185,7 +209,7 @@ def high_frequency_part(result_or_modes, first_mode: int) -> jax.Array:
   num_modes = modes.shape[-2]
   if not 1 <= first_mode <= num_modes:
     raise ValueError(f"first_mode is 1-based and must be in [1, {num_modes}], got {first_mode}")
-  return jnp.sum(modes[..., first_mode - 1:, :], axis=-2)
+  return jnp.sum(modes[..., first_mode - 1 :, :], axis=-2)
 
 
 def half_spectrum(x: jax.Array) -> jax.Array:
@@ -207,11 +231,16 @@ def modes_from_half_spectrum(spectra: jax.Array, length: int) -> jax.Array:
   """
   num_bins = spectra.shape[-1]
   full = jnp.concatenate(
-      [spectra[:, :1].real.astype(spectra.dtype), spectra[:, 1:],
-       spectra[:, -1:].real.astype(spectra.dtype)], axis=1)
+    [
+      spectra[:, :1].real.astype(spectra.dtype),
+      spectra[:, 1:],
+      spectra[:, -1:].real.astype(spectra.dtype),
+    ],
+    axis=1,
+  )
   mirrored_modes = jnp.fft.irfft(full, n=2 * num_bins, axis=1)
   start = num_bins // 2
-  return mirrored_modes[:, start:start + length]
+  return mirrored_modes[:, start : start + length]
 
 
 def _check_signal(signal, num_modes) -> jax.Array | np.ndarray:
@@ -227,14 +256,17 @@ def _check_signal(signal, num_modes) -> jax.Array | np.ndarray:
   if jnp.iscomplexobj(x):
     raise TypeError(f"vmd: signal must be real, got dtype {x.dtype}")
   if isinstance(num_modes, (int, np.integer)) and x.shape[-1] < 2 * num_modes:
-    raise ValueError(f"vmd: signal of length {x.shape[-1]} is shorter than 2 * num_modes = "
-                     f"{2 * num_modes}")
+    raise ValueError(
+      f"vmd: signal of length {x.shape[-1]} is shorter than 2 * num_modes = {2 * num_modes}"
+    )
   if isinstance(x, np.ndarray):
     bad = ~np.isfinite(x)
     if bad.any():
       where = tuple(int(i[0]) for i in np.nonzero(bad))
-      raise ValueError(f"vmd: signal has {int(bad.sum())} NaN/Inf value(s), the first at index "
-                       f"{where}; fill or cut gaps before decomposing")
+      raise ValueError(
+        f"vmd: signal has {int(bad.sum())} NaN/Inf value(s), the first at index "
+        f"{where}; fill or cut gaps before decomposing"
+      )
   return x
 
 
@@ -249,8 +281,9 @@ def _check_options(num_modes, alpha, tau, tol, init, max_iter, key, stopping, it
   if not np.isfinite(tol) or tol < 0:
     raise ValueError(f"vmd: tol must be finite and >= 0, got {tol!r}")
   if not isinstance(max_iter, (int, np.integer)) or max_iter < 2:
-    raise ValueError(f"vmd: max_iter must be an integer >= 2 (it allows max_iter - 1 updates), "
-                     f"got {max_iter!r}")
+    raise ValueError(
+      f"vmd: max_iter must be an integer >= 2 (it allows max_iter - 1 updates), got {max_iter!r}"
+    )
   if init not in _INITS:
     raise ValueError(f"vmd: init must be one of {_INITS}, got {init!r}")
   if init == "random" and key is None:
@@ -283,8 +316,18 @@ def _vmd_batch(signals, omega0, alpha, tau, tol, *, dc, max_iter, use_dual, rela
   Under vmap the while loop runs until every member has stopped and a stopped member's state is
   held (lax.while_loop's batching rule selects the old carry), so each row equals its single run.
   """
-  single = functools.partial(_vmd_single, omega0=omega0, alpha=alpha, tau=tau, tol=tol, dc=dc,
-                             max_iter=max_iter, use_dual=use_dual, relative=relative, last=last)
+  single = functools.partial(
+    _vmd_single,
+    omega0=omega0,
+    alpha=alpha,
+    tau=tau,
+    tol=tol,
+    dc=dc,
+    max_iter=max_iter,
+    use_dual=use_dual,
+    relative=relative,
+    last=last,
+  )
   if signals.shape[0] == 1:
     # vmap's masked loop costs ~40% per update on CPU; one series needs no mask.
     return jax.tree.map(lambda a: a[None], single(signals[0]))
@@ -296,8 +339,18 @@ def _vmd_single(x, *, omega0, alpha, tau, tol, dc, max_iter, use_dual, relative,
   length = x.shape[0]
   even = length - length % 2
   f_hat = half_spectrum(x[:even])
-  spectra, omega, count = _admm(f_hat, omega0, alpha, tau, tol, dc=dc, max_iter=max_iter,
-                                use_dual=use_dual, relative=relative, last=last)
+  spectra, omega, count = _admm(
+    f_hat,
+    omega0,
+    alpha,
+    tau,
+    tol,
+    dc=dc,
+    max_iter=max_iter,
+    use_dual=use_dual,
+    relative=relative,
+    last=last,
+  )
   modes = modes_from_half_spectrum(spectra, length)
   order = jnp.argsort(omega, stable=True)
   return modes[order], omega[order], count
@@ -324,21 +377,27 @@ def _sweep(u, omega, dual, f_hat, freqs, alpha, use_dual):
 
 def _measure(new, old, omega_old, energy_old, freqs, dc, relative, num_samples):
   """Reductions of one update in a single pass: new omega, energies and the stopping measure."""
-  power = new.real ** 2 + new.imag ** 2
+  power = new.real**2 + new.imag**2
   step = new - old
-  step_power = step.real ** 2 + step.imag ** 2
+  step_power = step.real**2 + step.imag**2
   zero = jnp.zeros((), power.dtype)
   weighted = power * jnp.broadcast_to(freqs[None, :], power.shape)
   energy, moment, change = lax.reduce(
-      (power, weighted, step_power), (zero, zero, zero),
-      lambda p, q: (p[0] + q[0], p[1] + q[1], p[2] + q[2]), (1,))
+    (power, weighted, step_power),
+    (zero, zero, zero),
+    lambda p, q: (p[0] + q[0], p[1] + q[1], p[2] + q[2]),
+    (1,),
+  )
   # vmdpy would give 0/0 = NaN for a mode with no energy; keep its previous omega instead.
   omega = jnp.where(energy > 0, moment / jnp.where(energy > 0, energy, 1.0), omega_old)
   if dc:
     omega = omega.at[0].set(omega_old[0])
   if relative:
-    ratio = jnp.where(energy_old > 0, change / jnp.where(energy_old > 0, energy_old, 1.0),
-                      jnp.where(change > 0, jnp.inf, 0.0))
+    ratio = jnp.where(
+      energy_old > 0,
+      change / jnp.where(energy_old > 0, energy_old, 1.0),
+      jnp.where(change > 0, jnp.inf, 0.0),
+    )
     measure = jnp.sum(ratio)
   else:
     measure = _UDIFF_OFFSET + jnp.sum(change) / num_samples
@@ -367,30 +426,43 @@ def _admm(f_hat, omega0, alpha, tau, tol, *, dc, max_iter, use_dual, relative, l
 
   def body(s: _LoopState) -> _LoopState:
     b, dual_b = update(s.a, s.omega_a, s.dual)
-    omega_b, energy_b, change_b = _measure(b, s.a, s.omega_a, s.energy_a, freqs, dc, relative,
-                                           num_samples)
+    omega_b, energy_b, change_b = _measure(
+      b, s.a, s.omega_a, s.energy_a, freqs, dc, relative, num_samples
+    )
     count_b = s.count + 1
     second = keep_going(change_b, count_b)
     a, dual_a = update(b, omega_b, dual_b)
     a = jnp.where(second, a, s.a)
-    omega_a, energy_a, change_a = _measure(a, b, omega_b, energy_b, freqs, dc, relative,
-                                           num_samples)
+    omega_a, energy_a, change_a = _measure(
+      a, b, omega_b, energy_b, freqs, dc, relative, num_samples
+    )
     return _LoopState(
-        a=a, b=b,
-        omega_a=jnp.where(second, omega_a, s.omega_a), omega_b=omega_b,
-        energy_a=jnp.where(second, energy_a, s.energy_a), energy_b=energy_b,
-        dual=jnp.where(second, dual_a, dual_b) if use_dual else s.dual,
-        count=jnp.where(second, count_b + 1, count_b),
-        change=jnp.where(second, change_a, change_b),
-        newest_in_b=~second)
+      a=a,
+      b=b,
+      omega_a=jnp.where(second, omega_a, s.omega_a),
+      omega_b=omega_b,
+      energy_a=jnp.where(second, energy_a, s.energy_a),
+      energy_b=energy_b,
+      dual=jnp.where(second, dual_a, dual_b) if use_dual else s.dual,
+      count=jnp.where(second, count_b + 1, count_b),
+      change=jnp.where(second, change_a, change_b),
+      newest_in_b=~second,
+    )
 
   zeros = jnp.zeros((num_modes, num_bins), f_hat.dtype)
   no_energy = jnp.zeros((num_modes,), real_dtype)
   state = _LoopState(
-      a=zeros, b=zeros, omega_a=omega0, omega_b=omega0, energy_a=no_energy, energy_b=no_energy,
-      dual=jnp.zeros((num_bins,) if use_dual else (0,), f_hat.dtype),
-      count=jnp.zeros((), jnp.int32), change=jnp.asarray(jnp.inf, real_dtype),
-      newest_in_b=jnp.asarray(False))
+    a=zeros,
+    b=zeros,
+    omega_a=omega0,
+    omega_b=omega0,
+    energy_a=no_energy,
+    energy_b=no_energy,
+    dual=jnp.zeros((num_bins,) if use_dual else (0,), f_hat.dtype),
+    count=jnp.zeros((), jnp.int32),
+    change=jnp.asarray(jnp.inf, real_dtype),
+    newest_in_b=jnp.asarray(False),
+  )
   state = lax.while_loop(lambda s: keep_going(s.change, s.count), body, state)
   take_b = state.newest_in_b == last
   spectra = jnp.where(take_b, state.b, state.a)
@@ -414,8 +486,10 @@ def _check_indices(keep, num_modes) -> list[int]:
     raise ValueError("keep must name at least one mode")
   bad = [k for k in keep if not 0 <= k < num_modes]
   if bad:
-    raise ValueError(f"mode indices are 0-based and must be in [0, {num_modes}), got {bad} "
-                     f"(use high_frequency_part for the papers' 1-based k_i)")
+    raise ValueError(
+      f"mode indices are 0-based and must be in [0, {num_modes}), got {bad} "
+      f"(use high_frequency_part for the papers' 1-based k_i)"
+    )
   if len(set(keep)) != len(keep):
     raise ValueError(f"repeated mode index in keep={keep}")
   return keep

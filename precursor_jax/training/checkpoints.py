@@ -23,13 +23,16 @@ PyTree = Any
 class Checkpointer:
   """Saves and restores (state, record) pairs under `directory` with orbax's CheckpointManager."""
 
-  def __init__(self, directory: str | pathlib.Path, *, max_to_keep: int = 2,
-               save_interval_steps: int = 1):
+  def __init__(
+    self, directory: str | pathlib.Path, *, max_to_keep: int = 2, save_interval_steps: int = 1
+  ):
     self.directory = pathlib.Path(directory).resolve()
-    options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep,
-                                           save_interval_steps=save_interval_steps, create=True)
-    self._manager = ocp.CheckpointManager(self.directory, options=options,
-                                          item_names=("state", "record"))
+    options = ocp.CheckpointManagerOptions(
+      max_to_keep=max_to_keep, save_interval_steps=save_interval_steps, create=True
+    )
+    self._manager = ocp.CheckpointManager(
+      self.directory, options=options, item_names=("state", "record")
+    )
 
   def latest_step(self) -> int | None:
     return self._manager.latest_step()
@@ -37,8 +40,10 @@ class Checkpointer:
   def save(self, step: int, state: PyTree, record: dict, *, force: bool = False) -> bool:
     """Saves asynchronously when `step` is due (every save_interval_steps) or when forced."""
     return self._manager.save(
-        step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
-                                      record=ocp.args.JsonSave(record)), force=force)
+      step,
+      args=ocp.args.Composite(state=ocp.args.StandardSave(state), record=ocp.args.JsonSave(record)),
+      force=force,
+    )
 
   def restore(self, abstract_state: PyTree, step: int | None = None) -> tuple[PyTree, dict]:
     """Restores (state, record) at `step` (default: latest) with the shardings of `abstract_state`."""
@@ -46,8 +51,11 @@ class Checkpointer:
     if step is None:
       raise FileNotFoundError(f"no checkpoint in {self.directory}")
     restored = self._manager.restore(
-        step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state),
-                                      record=ocp.args.JsonRestore()))
+      step,
+      args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(abstract_state), record=ocp.args.JsonRestore()
+      ),
+    )
     return restored["state"], dict(restored["record"] or {})
 
   def restore_as_stored(self, step: int | None = None) -> tuple[PyTree, dict]:
@@ -57,7 +65,8 @@ class Checkpointer:
     if step is None:
       raise FileNotFoundError(f"no checkpoint in {self.directory}")
     restored = self._manager.restore(
-        step, args=ocp.args.Composite(state=ocp.args.StandardRestore(), record=ocp.args.JsonRestore()))
+      step, args=ocp.args.Composite(state=ocp.args.StandardRestore(), record=ocp.args.JsonRestore())
+    )
     return restored["state"], dict(restored["record"] or {})
 
   def wait(self) -> None:
@@ -88,14 +97,17 @@ def restore_params(directory: str | pathlib.Path, abstract_state: PyTree) -> tup
   return state.params, state.batch_stats
 
 
-def restore_or_initialize(checkpointer: Checkpointer, state: PyTree,
-                          init_from: str | pathlib.Path | None = None) -> tuple[PyTree, dict]:
+def restore_or_initialize(
+  checkpointer: Checkpointer, state: PyTree, init_from: str | pathlib.Path | None = None
+) -> tuple[PyTree, dict]:
   """The state a run starts from, in big_vision's order: the workdir's latest checkpoint (resume) >
   `init_from`, another run's workdir (its parameters and batch statistics, fresh optimizer and step:
   transfer learning) > `state` as given (scratch). Returns (state, run record)."""
   if checkpointer.latest_step() is not None:
     state, record = checkpointer.restore(abstract_like(state))
-    print(f"resuming from step {checkpointer.latest_step()} in {checkpointer.directory}", flush=True)
+    print(
+      f"resuming from step {checkpointer.latest_step()} in {checkpointer.directory}", flush=True
+    )
     return state, record
   if init_from:
     source = pathlib.Path(init_from).expanduser()

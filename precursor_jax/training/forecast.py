@@ -27,7 +27,9 @@ import numpy as np
 from precursor_jax import metrics as metric_fns
 from precursor_jax.data import batching, ett
 from precursor_jax.models.baselines import build_forecaster
-from precursor_jax.training import checkpoints, loop, parallel, state as state_lib, step as step_lib
+from precursor_jax.training import checkpoints, loop, parallel
+from precursor_jax.training import state as state_lib
+from precursor_jax.training import step as step_lib
 from precursor_jax.training.writer import MetricWriter, to_python
 
 INPUT_KEYS = ("history", "history_time", "future_time")
@@ -48,27 +50,44 @@ def build_model(config: ml_collections.ConfigDict, channels: int):
   name = config.model.name
   kwargs = dict(config.model.get(name) or {})
   kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
-  return build_forecaster(name, history_len=config.dataset.history, horizon=config.dataset.horizon,
-                          channels=channels, **kwargs)
+  return build_forecaster(
+    name,
+    history_len=config.dataset.history,
+    horizon=config.dataset.horizon,
+    channels=channels,
+    **kwargs,
+  )
 
 
 def make_loss_fn(model) -> step_lib.LossFn:
   """MSE on the standardised scale, with dropout and BatchNorm statistics in training mode."""
+
   def loss_fn(params, batch_stats, batch, key, train):
     variables = {"params": params, **({"batch_stats": batch_stats} if batch_stats else {})}
-    forecast, updates = model.apply(variables, *(batch[k] for k in INPUT_KEYS), train=train,
-                                    rngs={"dropout": key}, mutable=["batch_stats"])
+    forecast, updates = model.apply(
+      variables,
+      *(batch[k] for k in INPUT_KEYS),
+      train=train,
+      rngs={"dropout": key},
+      mutable=["batch_stats"],
+    )
     loss = jnp.mean(jnp.square(forecast - batch["future"]))
     return loss, ({}, updates.get("batch_stats", {}))
+
   return loss_fn
 
 
 def make_predict_fn(model):
   """predict(state, batch) -> per-window metric sums (added up over a split on the host)."""
+
   def predict(state, batch):
-    variables = {"params": state.params, **({"batch_stats": state.batch_stats} if state.batch_stats else {})}
+    variables = {
+      "params": state.params,
+      **({"batch_stats": state.batch_stats} if state.batch_stats else {}),
+    }
     forecast = model.apply(variables, *(batch[k] for k in INPUT_KEYS), train=False)
     return jax.vmap(metric_fns.metric_totals)(batch["future"], forecast)
+
   return predict
 
 
@@ -98,22 +117,30 @@ def train_one(config: ml_collections.ConfigDict, workdir: pathlib.Path, splits, 
   optimizer = state_lib.adam(config.adam_eps)
   init_key, dropout_key, rng_key = jax.random.split(jax.random.key(config.seed), 3)
   example = {k: jnp.asarray(train[k][:1]) for k in INPUT_KEYS}
-  variables = model.init({"params": init_key, "dropout": dropout_key}, *example.values(), train=False)
-  state = state_lib.create_train_state(variables["params"], optimizer, rng_key,
-                                       variables.get("batch_stats"))
+  variables = model.init(
+    {"params": init_key, "dropout": dropout_key}, *example.values(), train=False
+  )
+  state = state_lib.create_train_state(
+    variables["params"], optimizer, rng_key, variables.get("batch_stats")
+  )
   state = parallel.replicate(state, mesh)
-  checkpointer = checkpoints.Checkpointer(workdir / "checkpoints",
-                                          max_to_keep=config.get("checkpoints_to_keep", 2))
+  checkpointer = checkpoints.Checkpointer(
+    workdir / "checkpoints", max_to_keep=config.get("checkpoints_to_keep", 2)
+  )
   state, record = checkpoints.restore_or_initialize(checkpointer, state, config.get("init_from"))
 
   per_epoch = batching.steps_per_epoch(len(train["history"]), config.batch_size)
   total_steps = per_epoch * config.num_epochs
   hparams = state_lib.make_hyperparams(
-      learning_rate=config.learning_rate, lr_decay=config.get("lr_decay", 0.0),
-      lr_epoch_gamma=config.lr_epoch_gamma, steps_per_epoch=per_epoch,
-      weight_penalty=config.get("weight_penalty", 0.0))
+    learning_rate=config.learning_rate,
+    lr_decay=config.get("lr_decay", 0.0),
+    lr_epoch_gamma=config.lr_epoch_gamma,
+    steps_per_epoch=per_epoch,
+    weight_penalty=config.get("weight_penalty", 0.0),
+  )
   train_step = parallel.data_parallel(
-      step_lib.make_train_step(make_loss_fn(model), optimizer, axis_name=parallel.BATCH_AXIS), mesh)
+    step_lib.make_train_step(make_loss_fn(model), optimizer, axis_name=parallel.BATCH_AXIS), mesh
+  )
   predict = parallel.data_parallel_apply(make_predict_fn(model), mesh)
   eval_splits = {name: splits[name] for name in ("val", "test")}
 
@@ -121,46 +148,77 @@ def train_one(config: ml_collections.ConfigDict, workdir: pathlib.Path, splits, 
     del epoch
     results = {}
     for name, arrays in eval_splits.items():
-      results.update({f"{name}/{k}": v
-                      for k, v in evaluate_split(predict, state, arrays, config.eval_batch_size, mesh).items()})
+      results.update(
+        {
+          f"{name}/{k}": v
+          for k, v in evaluate_split(predict, state, arrays, config.eval_batch_size, mesh).items()
+        }
+      )
     return results
 
   writer = MetricWriter(workdir)
-  schedule = loop.Schedule(total_steps=total_steps, steps_per_epoch=per_epoch,
-                           log_every_steps=config.log_every_steps,
-                           checkpoint_every_steps=config.checkpoint_every_steps,
-                           eval_every_epochs=config.get("eval_every_epochs", 1))
-  print(f"{config.model.name}: {sum(x.size for x in jax.tree.leaves(state.params)):,} parameters; "
-        f"{len(train['history'])} training windows, {per_epoch} steps per epoch, {total_steps} steps",
-        flush=True)
+  schedule = loop.Schedule(
+    total_steps=total_steps,
+    steps_per_epoch=per_epoch,
+    log_every_steps=config.log_every_steps,
+    checkpoint_every_steps=config.checkpoint_every_steps,
+    eval_every_epochs=config.get("eval_every_epochs", 1),
+  )
+  print(
+    f"{config.model.name}: {sum(x.size for x in jax.tree.leaves(state.params)):,} parameters; "
+    f"{len(train['history'])} training windows, {per_epoch} steps per epoch, {total_steps} steps",
+    flush=True,
+  )
   started = time.time()
-  state, record = loop.run(state=state, train_step=train_step, hparams=hparams,
-                           make_batch=loop.sharded_train_batches(train, config.batch_size, config.seed, mesh),
-                           schedule=schedule, writer=writer, checkpointer=checkpointer, evaluate=evaluate,
-                           record=record, stop_after_step=config.get("stop_after_step"))
+  state, record = loop.run(
+    state=state,
+    train_step=train_step,
+    hparams=hparams,
+    make_batch=loop.sharded_train_batches(train, config.batch_size, config.seed, mesh),
+    schedule=schedule,
+    writer=writer,
+    checkpointer=checkpointer,
+    evaluate=evaluate,
+    record=record,
+    stop_after_step=config.get("stop_after_step"),
+  )
   checkpointer.close()
   writer.close()
-  return {"history": record.get("history", []), "protocols": protocols(record.get("history", [])),
-          "steps": int(state.step), "total_steps": total_steps, "train_seconds_this_process": time.time() - started}
+  return {
+    "history": record.get("history", []),
+    "protocols": protocols(record.get("history", [])),
+    "steps": int(state.step),
+    "total_steps": total_steps,
+    "train_seconds_this_process": time.time() - started,
+  }
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> dict:
   """Trains config.repeats runs and writes summary.json / summary.txt with both protocols."""
   workdir, mesh = loop.start_run(config, workdir, (config.batch_size, config.eval_batch_size))
   splits = load_splits(config)
-  print(f"{config.dataset.path}: " + ", ".join(f"{k} {len(v['history'])} windows"
-                                              for k, v in splits.items()), flush=True)
+  print(
+    f"{config.dataset.path}: "
+    + ", ".join(f"{k} {len(v['history'])} windows" for k, v in splits.items()),
+    flush=True,
+  )
   runs = []
   for repeat in range(config.repeats):
     run_config = ml_collections.ConfigDict(config.to_dict())
     run_config.seed = config.seed + repeat
     run_dir = workdir if config.repeats == 1 else workdir / f"repeat_{repeat}"
     runs.append(train_one(run_config, run_dir, splits, mesh))
-    if runs[-1]["steps"] < runs[-1]["total_steps"]:  # stopped early on purpose (tests of resumption)
+    if (
+      runs[-1]["steps"] < runs[-1]["total_steps"]
+    ):  # stopped early on purpose (tests of resumption)
       return {"stopped_at_step": runs[-1]["steps"]}
-  summary = {"model": config.model.name, "history": config.dataset.history, "horizon": config.dataset.horizon,
-             "repeats": [r["protocols"] for r in runs],
-             "train_seconds": sum(r["train_seconds_this_process"] for r in runs)}
+  summary = {
+    "model": config.model.name,
+    "history": config.dataset.history,
+    "horizon": config.dataset.horizon,
+    "repeats": [r["protocols"] for r in runs],
+    "train_seconds": sum(r["train_seconds_this_process"] for r in runs),
+  }
   for name in ("paper", "honest"):
     summary[name] = {m: float(np.mean([r["protocols"][name][m] for r in runs])) for m in METRICS}
   if jax.process_index() == 0:
@@ -172,9 +230,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
 
 
 def format_summary(config, summary: dict) -> str:
-  rows = [f"{config.model.name} {pathlib.Path(config.dataset.path).name} {config.dataset.history} -> "
-          f"{config.dataset.horizon}, mean of {len(summary['repeats'])} run(s), standardised scale",
-          f"{'protocol':<34}{'MSE':>8}{'MAE':>8}{'RMSE':>8}{'sMAPE %':>9}"]
+  rows = [
+    f"{config.model.name} {pathlib.Path(config.dataset.path).name} {config.dataset.history} -> "
+    f"{config.dataset.horizon}, mean of {len(summary['repeats'])} run(s), standardised scale",
+    f"{'protocol':<34}{'MSE':>8}{'MAE':>8}{'RMSE':>8}{'sMAPE %':>9}",
+  ]
   labels = {"paper": "paper (best epoch on test)", "honest": "honest (best epoch on validation)"}
   for name, label in labels.items():
     m = summary[name]

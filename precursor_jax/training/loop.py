@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import jax
 import numpy as np
@@ -34,25 +35,36 @@ def start_run(config, workdir: str | pathlib.Path, batch_sizes: tuple[int, ...])
   mesh = parallel.make_mesh(config.get("num_devices"))
   for batch_size in batch_sizes:
     parallel.check_batch_size(batch_size, mesh)
-  print(f"devices: {mesh.size} x {jax.devices()[0].platform}; global batch {batch_sizes[0]}", flush=True)
+  print(
+    f"devices: {mesh.size} x {jax.devices()[0].platform}; global batch {batch_sizes[0]}", flush=True
+  )
   return workdir, mesh
 
 
 @dataclasses.dataclass(frozen=True)
 class Schedule:
   """When things happen, in update steps."""
+
   total_steps: int
   steps_per_epoch: int
   log_every_steps: int = 50
-  checkpoint_every_steps: int = 500   # besides every epoch end: bounds the work lost to a kill
-  eval_every_epochs: int = 1          # the last epoch is always evaluated
+  checkpoint_every_steps: int = 500  # besides every epoch end: bounds the work lost to a kill
+  eval_every_epochs: int = 1  # the last epoch is always evaluated
 
 
-def run(*, state: TrainState, train_step: Callable, hparams: Hyperparams,
-        make_batch: Callable[[int], Any], schedule: Schedule, writer: MetricWriter,
-        checkpointer: Checkpointer | None = None,
-        evaluate: Callable[[TrainState, int], dict] | None = None,
-        record: dict | None = None, stop_after_step: int | None = None) -> tuple[TrainState, dict]:
+def run(
+  *,
+  state: TrainState,
+  train_step: Callable,
+  hparams: Hyperparams,
+  make_batch: Callable[[int], Any],
+  schedule: Schedule,
+  writer: MetricWriter,
+  checkpointer: Checkpointer | None = None,
+  evaluate: Callable[[TrainState, int], dict] | None = None,
+  record: dict | None = None,
+  stop_after_step: int | None = None,
+) -> tuple[TrainState, dict]:
   """Trains from state.step to schedule.total_steps; returns the final state and the run record.
 
   record["history"] collects one entry of evaluation metrics per epoch; it travels with the checkpoints so
@@ -71,8 +83,10 @@ def run(*, state: TrainState, train_step: Callable, hparams: Hyperparams,
     if done % schedule.log_every_steps == 0 or done == schedule.total_steps or done == start + 1:
       metrics = jax.device_get(metrics)
       if not all_finite(metrics):
-        raise FloatingPointError(f"non-finite training metrics at step {done}: {to_python(metrics)}; "
-                                 "lower the learning rate or check the input data for NaN")
+        raise FloatingPointError(
+          f"non-finite training metrics at step {done}: {to_python(metrics)}; "
+          "lower the learning rate or check the input data for NaN"
+        )
       timing = progress.update(done)
       writer.write(done, {**metrics, **timing}, prefix="train/")
       progress.print(done, done / schedule.steps_per_epoch, metrics, timing)
@@ -82,10 +96,16 @@ def run(*, state: TrainState, train_step: Callable, hparams: Hyperparams,
       results = evaluate(state, epoch)
       writer.write(done, results)
       record["history"].append({"epoch": epoch, "step": done, **to_python(results)})
-      print(f"epoch {epoch}: " + ", ".join(f"{k} {v:.4g}" for k, v in to_python(results).items()
-                                           if isinstance(v, (int, float))), flush=True)
-    if checkpointer is not None and (epoch_end or done % schedule.checkpoint_every_steps == 0
-                                     or done == schedule.total_steps):
+      print(
+        f"epoch {epoch}: "
+        + ", ".join(
+          f"{k} {v:.4g}" for k, v in to_python(results).items() if isinstance(v, (int, float))
+        ),
+        flush=True,
+      )
+    if checkpointer is not None and (
+      epoch_end or done % schedule.checkpoint_every_steps == 0 or done == schedule.total_steps
+    ):
       checkpointer.save(done, state, record, force=True)
     if stop_after_step is not None and done >= stop_after_step:
       break
@@ -95,20 +115,25 @@ def run(*, state: TrainState, train_step: Callable, hparams: Hyperparams,
   return state, record
 
 
-def sharded_train_batches(arrays: Mapping[str, np.ndarray], batch_size: int, seed: int,
-                          mesh) -> Callable[[int], Any]:
+def sharded_train_batches(
+  arrays: Mapping[str, np.ndarray], batch_size: int, seed: int, mesh
+) -> Callable[[int], Any]:
   """make_batch(step) for `run`: this process's rows of the step's shuffled global batch, on the mesh."""
   num_examples = len(next(iter(arrays.values())))
   rows = parallel.process_slice(batch_size)
 
   def make_batch(step: int):
-    index = batching.train_batch_indices(step, num_examples=num_examples, batch_size=batch_size, seed=seed)
+    index = batching.train_batch_indices(
+      step, num_examples=num_examples, batch_size=batch_size, seed=seed
+    )
     return parallel.shard_batch(batching.take(arrays, index[rows]), mesh)
+
   return make_batch
 
 
-def predict_split(predict: Callable, state: TrainState, arrays: Mapping[str, np.ndarray], batch_size: int,
-                  mesh) -> dict[str, np.ndarray]:
+def predict_split(
+  predict: Callable, state: TrainState, arrays: Mapping[str, np.ndarray], batch_size: int, mesh
+) -> dict[str, np.ndarray]:
   """Per-example outputs of predict(state, batch) over a whole split (padded batches, padding dropped).
 
   `predict` is a `parallel.data_parallel_apply` function returning a dict of (batch, ...) arrays.

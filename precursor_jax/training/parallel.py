@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 PyTree = Any
 BATCH_AXIS = "batch"
@@ -21,7 +23,12 @@ BATCH_AXIS = "batch"
 
 def maybe_initialize_distributed() -> None:
   """Joins a multi-host cluster when the environment describes one (TPU pods, SLURM, JAX_COORDINATOR_*)."""
-  cluster_env = ("JAX_COORDINATOR_ADDRESS", "SLURM_JOB_ID", "TPU_WORKER_HOSTNAMES", "MEGASCALE_COORDINATOR_ADDRESS")
+  cluster_env = (
+    "JAX_COORDINATOR_ADDRESS",
+    "SLURM_JOB_ID",
+    "TPU_WORKER_HOSTNAMES",
+    "MEGASCALE_COORDINATOR_ADDRESS",
+  )
   if not any(os.environ.get(name) for name in cluster_env):
     return
   try:
@@ -45,12 +52,15 @@ def check_batch_size(global_batch_size: int, mesh: Mesh) -> int:
   num_devices = mesh.size
   if global_batch_size % num_devices:
     raise ValueError(
-        f"config.batch_size={global_batch_size} does not divide by the {num_devices} devices of the mesh; "
-        f"choose a multiple of {num_devices} (e.g. {num_devices * max(1, global_batch_size // num_devices)}) "
-        "or set config.num_devices")
+      f"config.batch_size={global_batch_size} does not divide by the {num_devices} devices of the mesh; "
+      f"choose a multiple of {num_devices} (e.g. {num_devices * max(1, global_batch_size // num_devices)}) "
+      "or set config.num_devices"
+    )
   if global_batch_size % jax.process_count():
-    raise ValueError(f"config.batch_size={global_batch_size} does not divide by the "
-                     f"{jax.process_count()} processes")
+    raise ValueError(
+      f"config.batch_size={global_batch_size} does not divide by the "
+      f"{jax.process_count()} processes"
+    )
   return global_batch_size // num_devices
 
 
@@ -70,8 +80,9 @@ def replicate(tree: PyTree, mesh: Mesh) -> PyTree:
 def shard_batch(local_batch: PyTree, mesh: Mesh) -> PyTree:
   """Turns this process's slice of the global batch (numpy) into global arrays split along axis 0."""
   sharding = batch_sharded(mesh)
-  return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)),
-                      local_batch)
+  return jax.tree.map(
+    lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), local_batch
+  )
 
 
 def process_slice(global_batch_size: int) -> slice:
@@ -86,13 +97,15 @@ def data_parallel(step_fn: Callable, mesh: Mesh, *, donate_state: bool = True) -
 
   step_fn must have been built with axis_name=BATCH_AXIS so that it averages over the devices.
   """
-  sharded = jax.shard_map(step_fn, mesh=mesh, in_specs=(P(), P(BATCH_AXIS), P()),
-                          out_specs=(P(), P()))
+  sharded = jax.shard_map(
+    step_fn, mesh=mesh, in_specs=(P(), P(BATCH_AXIS), P()), out_specs=(P(), P())
+  )
   return jax.jit(sharded, donate_argnums=(0,) if donate_state else ())
 
 
 def data_parallel_apply(apply_fn: Callable, mesh: Mesh) -> Callable:
   """jit(shard_map(apply_fn)) for apply_fn(state, batch) -> per-example outputs split like the batch."""
-  sharded = jax.shard_map(apply_fn, mesh=mesh, in_specs=(P(), P(BATCH_AXIS)),
-                          out_specs=P(BATCH_AXIS))
+  sharded = jax.shard_map(
+    apply_fn, mesh=mesh, in_specs=(P(), P(BATCH_AXIS)), out_specs=P(BATCH_AXIS)
+  )
   return jax.jit(sharded)

@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 import pathlib
 import time
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -25,7 +26,9 @@ from precursor_jax import metrics as metric_fns
 from precursor_jax.anomaly import ses as ses_scoring
 from precursor_jax.data import batching
 from precursor_jax.models.lstm_ae import SES_NETWORK_FAMILY, build_ses_model
-from precursor_jax.training import checkpoints, loop, parallel, state as state_lib, step as step_lib
+from precursor_jax.training import checkpoints, loop, parallel
+from precursor_jax.training import state as state_lib
+from precursor_jax.training import step as step_lib
 from precursor_jax.training.writer import MetricWriter, to_python
 
 Arrays = dict[str, np.ndarray]
@@ -36,17 +39,26 @@ def builder_config(config: ml_collections.ConfigDict, dataset_config: str):
   """The tfds BuilderConfig of a named SES dataset, resized by config.dataset.num_days / .repeats when set
   (smoke runs, tests); sweep sets keep their single SES per day."""
   from data_builders.ses_synthetic import ses_synthetic
+
   return ses_synthetic.resized(
-      dataset_config, num_days=config.dataset.get("num_days"),
-      repeats=None if dataset_config in config.eval.get("studies", ()) else config.dataset.get("repeats"))
+    dataset_config,
+    num_days=config.dataset.get("num_days"),
+    repeats=None
+    if dataset_config in config.eval.get("studies", ())
+    else config.dataset.get("repeats"),
+  )
 
 
 def load_split(config: ml_collections.ConfigDict, dataset_config: str, split: str) -> Arrays:
   """One split of the SES dataset as in-memory arrays (builds the dataset first if it is missing)."""
   from precursor_jax.data.synthetic_ses import load_ses_split
-  return load_ses_split(builder_config(config, dataset_config), split,
-                        data_dir=config.dataset.get("data_dir"),
-                        background_dir=config.dataset.get("background_dir"))
+
+  return load_ses_split(
+    builder_config(config, dataset_config),
+    split,
+    data_dir=config.dataset.get("data_dir"),
+    background_dir=config.dataset.get("background_dir"),
+  )
 
 
 def build_model(config: ml_collections.ConfigDict):
@@ -62,24 +74,30 @@ def build_model(config: ml_collections.ConfigDict):
 
 def make_loss_fn(model) -> step_lib.LossFn:
   """MSE between network output and target, in the model's normalised units (mV/km / scale)."""
+
   def loss_fn(params, batch_stats, batch, key, train):
     del batch_stats, key
     prediction = model.apply({"params": params}, batch["input"], train=train)
     loss = jnp.mean(jnp.square((prediction - batch["target"]) / model.scale))
     return loss, ({}, {})
+
   return loss_fn
 
 
 def make_predict_fn(model, detection: Mapping[str, Any]) -> Callable:
   """predict(state, batch) -> per-example interval, amplitude, RMSPE and MSE (runs on device)."""
+
   def predict(state, batch):
     prediction = model.apply({"params": state.params}, batch["input"])
     interval = ses_scoring.extract_ses_interval(prediction, **detection)
     return {
-        "start": interval.start, "end": interval.end, "amplitude": interval.amplitude,
-        "rmspe": jax.vmap(metric_fns.rmspe)(batch["target"], prediction),
-        "mse": jnp.mean(jnp.square((prediction - batch["target"]) / model.scale), axis=-1),
+      "start": interval.start,
+      "end": interval.end,
+      "amplitude": interval.amplitude,
+      "rmspe": jax.vmap(metric_fns.rmspe)(batch["target"], prediction),
+      "mse": jnp.mean(jnp.square((prediction - batch["target"]) / model.scale), axis=-1),
     }
+
   return predict
 
 
@@ -90,8 +108,9 @@ def predict_on(predict: Callable, state, arrays: Arrays, batch_size: int, mesh) 
 
 def score_split(predictions: Arrays, arrays: Arrays) -> dict[str, float]:
   """Success / near / failure rates and mean RMSPE of a split."""
-  categories = ses_scoring.score_detections(predictions["start"], predictions["end"],
-                                            arrays["ses_start"], arrays["ses_duration"])
+  categories = ses_scoring.score_detections(
+    predictions["start"], predictions["end"], arrays["ses_start"], arrays["ses_duration"]
+  )
   result = ses_scoring.category_rates(categories)
   result["rmspe"] = float(np.mean(predictions["rmspe"]))
   result["mse"] = float(np.mean(predictions["mse"]))
@@ -107,11 +126,17 @@ def subset(arrays: Arrays, count: int, seed: int) -> Arrays:
   return {k: v[index] for k, v in arrays.items()}
 
 
-def default_hyperparams(config: ml_collections.ConfigDict, steps_per_epoch: int) -> state_lib.Hyperparams:
+def default_hyperparams(
+  config: ml_collections.ConfigDict, steps_per_epoch: int
+) -> state_lib.Hyperparams:
   return state_lib.make_hyperparams(
-      learning_rate=config.learning_rate, lr_decay=config.lr_decay,
-      lr_epoch_gamma=config.get("lr_epoch_gamma", 1.0), steps_per_epoch=steps_per_epoch,
-      weight_penalty=config.weight_penalty, bias_penalty=config.bias_penalty)
+    learning_rate=config.learning_rate,
+    lr_decay=config.lr_decay,
+    lr_epoch_gamma=config.get("lr_epoch_gamma", 1.0),
+    steps_per_epoch=steps_per_epoch,
+    weight_penalty=config.weight_penalty,
+    bias_penalty=config.bias_penalty,
+  )
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> dict:
@@ -122,13 +147,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
   test = load_split(config, config.dataset.config, "test")
   per_epoch = batching.steps_per_epoch(len(train["input"]), config.batch_size)
   total_steps = per_epoch * config.num_epochs
-  print(f"dataset {config.dataset.config}: {len(train['input'])} train / {len(test['input'])} test days; "
-        f"{per_epoch} steps per epoch, {total_steps} steps", flush=True)
+  print(
+    f"dataset {config.dataset.config}: {len(train['input'])} train / {len(test['input'])} test days; "
+    f"{per_epoch} steps per epoch, {total_steps} steps",
+    flush=True,
+  )
 
   model = build_model(config)
   optimizer = state_lib.adam(config.adam_eps)
-  checkpointer = checkpoints.Checkpointer(workdir / "checkpoints",
-                                          max_to_keep=config.get("checkpoints_to_keep", 2))
+  checkpointer = checkpoints.Checkpointer(
+    workdir / "checkpoints", max_to_keep=config.get("checkpoints_to_keep", 2)
+  )
   init_key, rng_key = jax.random.split(jax.random.key(config.seed))
   params = model.init(init_key, jnp.zeros((1, config.dataset.day_samples), jnp.float32))["params"]
   state = parallel.replicate(state_lib.create_train_state(params, optimizer, rng_key), mesh)
@@ -136,10 +165,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
   hparams = default_hyperparams(config, per_epoch)
 
   train_step = parallel.data_parallel(
-      step_lib.make_train_step(make_loss_fn(model), optimizer, axis_name=parallel.BATCH_AXIS), mesh)
+    step_lib.make_train_step(make_loss_fn(model), optimizer, axis_name=parallel.BATCH_AXIS), mesh
+  )
   predict = parallel.data_parallel_apply(make_predict_fn(model, dict(config.detection)), mesh)
-  make_batch = loop.sharded_train_batches({k: train[k] for k in MODEL_KEYS}, config.batch_size,
-                                          config.seed, mesh)
+  make_batch = loop.sharded_train_batches(
+    {k: train[k] for k in MODEL_KEYS}, config.batch_size, config.seed, mesh
+  )
   train_probe = subset(train, config.eval.train_examples, config.seed)
 
   def evaluate(state, epoch):
@@ -151,15 +182,26 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     return results
 
   writer = MetricWriter(workdir)
-  schedule = loop.Schedule(total_steps=total_steps, steps_per_epoch=per_epoch,
-                           log_every_steps=config.log_every_steps,
-                           checkpoint_every_steps=config.checkpoint_every_steps,
-                           eval_every_epochs=config.get("eval_every_epochs", 1))
+  schedule = loop.Schedule(
+    total_steps=total_steps,
+    steps_per_epoch=per_epoch,
+    log_every_steps=config.log_every_steps,
+    checkpoint_every_steps=config.checkpoint_every_steps,
+    eval_every_epochs=config.get("eval_every_epochs", 1),
+  )
   start_time = time.time()
-  state, record = loop.run(state=state, train_step=train_step, hparams=hparams, make_batch=make_batch,
-                           schedule=schedule, writer=writer, checkpointer=checkpointer,
-                           evaluate=evaluate, record=record,
-                           stop_after_step=config.get("stop_after_step"))
+  state, record = loop.run(
+    state=state,
+    train_step=train_step,
+    hparams=hparams,
+    make_batch=make_batch,
+    schedule=schedule,
+    writer=writer,
+    checkpointer=checkpointer,
+    evaluate=evaluate,
+    record=record,
+    stop_after_step=config.get("stop_after_step"),
+  )
   train_seconds = time.time() - start_time
   checkpointer.close()
   if int(state.step) < total_steps:  # stopped early on purpose (tests of resumption)
@@ -178,14 +220,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
 def final_report(config, workdir, model, state, predict, test: Arrays, mesh) -> dict:
   """Test-split scores, study-set sweeps, timing of inference, a table on stdout and a figure."""
   from precursor_jax import figures
+
   test_predictions = predict_on(predict, state, test, config.batch_size, mesh)
   summary = {"test": score_split(test_predictions, test), "studies": {}}
   for study_config in config.eval.get("studies", ()):
     arrays = load_split(config, study_config, "test")
     summary["studies"][study_config] = score_split(
-        predict_on(predict, state, arrays, config.batch_size, mesh), arrays)
-    summary["studies"][study_config]["amplitude_mV_km"] = float(np.median(np.abs(arrays["ses_amplitude"])))
-    summary["studies"][study_config]["duration_min"] = float(np.median(arrays["ses_duration"]) / 6.0)
+      predict_on(predict, state, arrays, config.batch_size, mesh), arrays
+    )
+    summary["studies"][study_config]["amplitude_mV_km"] = float(
+      np.median(np.abs(arrays["ses_amplitude"]))
+    )
+    summary["studies"][study_config]["duration_min"] = float(
+      np.median(arrays["ses_duration"]) / 6.0
+    )
   if config.eval.get("embedded_anomalies"):
     summary["embedded_anomaly"] = embedded_anomaly_study(config, predict, state, test, mesh)
   if config.eval.get("ica_days") and not config.dataset.get("background_dir"):
@@ -195,16 +243,24 @@ def final_report(config, workdir, model, state, predict, test: Arrays, mesh) -> 
     table = format_summary(config, summary)
     print(table, flush=True)
     (workdir / "summary.txt").write_text(table + "\n")
-    outputs = jax.device_get(jax.jit(lambda p, x: model.apply({"params": p}, x))(
-        state.params, jnp.asarray(test["input"][:config.eval.figure_examples])))
-    figures.ses_detections(workdir / "detections.png", test, outputs, test_predictions,
-                           count=config.eval.figure_examples)
+    outputs = jax.device_get(
+      jax.jit(lambda p, x: model.apply({"params": p}, x))(
+        state.params, jnp.asarray(test["input"][: config.eval.figure_examples])
+      )
+    )
+    figures.ses_detections(
+      workdir / "detections.png", test, outputs, test_predictions, count=config.eval.figure_examples
+    )
     if summary["studies"]:
       figures.ses_sweeps(workdir / "sweeps.png", summary["studies"])
   return summary
 
 
-EMBEDDING_HOURS = (4, 13, 18)  # the paper's Table I: 04:00 (no trains), 13:00 and 18:00 (strong trains)
+EMBEDDING_HOURS = (
+  4,
+  13,
+  18,
+)  # the paper's Table I: 04:00 (no trains), 13:00 and 18:00 (strong trains)
 
 
 def embedded_anomaly_study(config, predict, state, test: Arrays, mesh) -> dict:
@@ -216,12 +272,23 @@ def embedded_anomaly_study(config, predict, state, test: Arrays, mesh) -> dict:
   SES has been removed. Returns success rates per embedding hour and overall.
   """
   from precursor_jax.data.synthetic_ses import SesDraw, cut_anomaly, ses_waveform
-  night = np.flatnonzero(test["ses_start"] + test["ses_duration"] < 5 * 360)[:config.eval.embedded_anomalies]
+
+  night = np.flatnonzero(test["ses_start"] + test["ses_duration"] < 5 * 360)[
+    : config.eval.embedded_anomalies
+  ]
   rows = [i for i in range(len(test["input"])) if i not in set(night.tolist())]
-  rows = rows[:config.eval.embedding_days]
-  backgrounds = np.stack([test["input"][i] - ses_waveform(SesDraw(
-      int(test["ses_start"][i]), int(test["ses_duration"][i]), float(test["ses_amplitude"][i])))
-                          for i in rows])
+  rows = rows[: config.eval.embedding_days]
+  backgrounds = np.stack(
+    [
+      test["input"][i]
+      - ses_waveform(
+        SesDraw(
+          int(test["ses_start"][i]), int(test["ses_duration"][i]), float(test["ses_amplitude"][i])
+        )
+      )
+      for i in rows
+    ]
+  )
   days, starts, durations, hours = [], [], [], []
   for i in night:
     start, duration = int(test["ses_start"][i]), int(test["ses_duration"][i])
@@ -238,10 +305,14 @@ def embedded_anomaly_study(config, predict, state, test: Arrays, mesh) -> dict:
   arrays = {"input": np.concatenate(days).astype(np.float32)}
   arrays["target"] = arrays["input"]  # no target: only the interval is scored
   predictions = predict_on(predict, state, arrays, config.batch_size, mesh)
-  categories = ses_scoring.score_detections(predictions["start"], predictions["end"], np.array(starts),
-                                            np.array(durations))
-  result = {"overall": ses_scoring.category_rates(categories), "anomalies": int(len(night)),
-            "days": len(backgrounds)}
+  categories = ses_scoring.score_detections(
+    predictions["start"], predictions["end"], np.array(starts), np.array(durations)
+  )
+  result = {
+    "overall": ses_scoring.category_rates(categories),
+    "anomalies": int(len(night)),
+    "days": len(backgrounds),
+  }
   for hour in EMBEDDING_HOURS:
     result[f"{hour:02d}:00"] = ses_scoring.category_rates(categories[np.array(hours) == hour])
   return result
@@ -250,29 +321,39 @@ def embedded_anomaly_study(config, predict, state, test: Arrays, mesh) -> dict:
 def fastica_comparison(config, predict, state, mesh) -> dict:
   """FastICA on three dipoles against the network on dipole 0, on the same multi-dipole test days."""
   from precursor_jax.data.synthetic_ses import multi_dipole_examples
+
   recipe = builder_config(config, config.dataset.config).recipe
   examples = multi_dipole_examples(recipe, config.eval.ica_days)
   keys = jax.random.split(jax.random.key(config.seed), config.eval.ica_days)
-  detect = jax.jit(jax.vmap(lambda days, key: ses_scoring.detect_with_fastica(
-      days, key, **dict(config.detection))))
+  detect = jax.jit(
+    jax.vmap(lambda days, key: ses_scoring.detect_with_fastica(days, key, **dict(config.detection)))
+  )
   ica = jax.device_get(detect(jnp.asarray(examples["input"]), keys))
   truth = (examples["ses_start"], examples["ses_duration"])
   dipole0 = {"input": examples["input"][:, 0], "target": examples["input"][:, 0]}
   network = predict_on(predict, state, dipole0, config.batch_size, mesh)
-  return {"days": int(config.eval.ica_days), "dipoles": int(examples["input"].shape[1]),
-          "fastica": ses_scoring.category_rates(ses_scoring.score_detections(
-              np.asarray(ica.start), np.asarray(ica.end), *truth)),
-          "network_dipole0": ses_scoring.category_rates(ses_scoring.score_detections(
-              network["start"], network["end"], *truth))}
+  return {
+    "days": int(config.eval.ica_days),
+    "dipoles": int(examples["input"].shape[1]),
+    "fastica": ses_scoring.category_rates(
+      ses_scoring.score_detections(np.asarray(ica.start), np.asarray(ica.end), *truth)
+    ),
+    "network_dipole0": ses_scoring.category_rates(
+      ses_scoring.score_detections(network["start"], network["end"], *truth)
+    ),
+  }
 
 
-def time_inference(predict, state, arrays: Arrays, batch_size: int, mesh, repeats: int = 3) -> float:
+def time_inference(
+  predict, state, arrays: Arrays, batch_size: int, mesh, repeats: int = 3
+) -> float:
   """Milliseconds per day of network inference plus interval extraction, batched (median of repeats)."""
   batch = {k: arrays[k][:batch_size] for k in MODEL_KEYS}
   if len(batch["input"]) < batch_size:
     return float("nan")
-  sharded = parallel.shard_batch({k: v[parallel.process_slice(batch_size)] for k, v in batch.items()},
-                                 mesh)
+  sharded = parallel.shard_batch(
+    {k: v[parallel.process_slice(batch_size)] for k, v in batch.items()}, mesh
+  )
   jax.block_until_ready(predict(state, sharded))
   times = []
   for _ in range(repeats):
@@ -285,9 +366,17 @@ def time_inference(predict, state, arrays: Arrays, batch_size: int, mesh, repeat
 def format_summary(config, summary: dict) -> str:
   """The final table: one row per evaluated set."""
   rows = [("set", "days", "success", "near", "failure", "RMSPE %")]
+
   def row(name, s):
-    return (name, str(s["count"]), f"{100 * s['success']:.1f}%", f"{100 * s['near_success']:.1f}%",
-            f"{100 * s['failure']:.1f}%", "-" if np.isnan(s["rmspe"]) else f"{s['rmspe']:.2f}")
+    return (
+      name,
+      str(s["count"]),
+      f"{100 * s['success']:.1f}%",
+      f"{100 * s['near_success']:.1f}%",
+      f"{100 * s['failure']:.1f}%",
+      "-" if np.isnan(s["rmspe"]) else f"{s['rmspe']:.2f}",
+    )
+
   rows.append(row(f"{config.dataset.config} test", summary["test"]))
   for name, s in summary["studies"].items():
     rows.append(row(name, s))
@@ -300,11 +389,15 @@ def format_summary(config, summary: dict) -> str:
   if "fastica_comparison" in summary:
     comparison = summary["fastica_comparison"]
     rows.append(row("multi-dipole: network", no_rmspe(comparison["network_dipole0"])))
-    rows.append(row(f"multi-dipole: FastICA x{comparison['dipoles']}", no_rmspe(comparison["fastica"])))
+    rows.append(
+      row(f"multi-dipole: FastICA x{comparison['dipoles']}", no_rmspe(comparison["fastica"]))
+    )
   widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-  lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+  lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
   lines.insert(1, "  ".join("-" * w for w in widths))
-  header = (f"SES detection with {config.model.name}: success rate {100 * summary['test']['success']:.1f}% "
-            f"on {summary['test']['count']} test days; network + interval "
-            f"{summary['inference_ms_per_day']:.3f} ms/day (batch {config.batch_size})")
+  header = (
+    f"SES detection with {config.model.name}: success rate {100 * summary['test']['success']:.1f}% "
+    f"on {summary['test']['count']} test days; network + interval "
+    f"{summary['inference_ms_per_day']:.3f} ms/day (batch {config.batch_size})"
+  )
   return "\n".join([header, *lines])

@@ -20,11 +20,12 @@ PyTree = Any
 @flax.struct.dataclass
 class TrainState:
   """Everything a training run carries from step to step (all leaves are arrays)."""
-  step: jax.Array          # () int32, number of updates applied
+
+  step: jax.Array  # () int32, number of updates applied
   params: PyTree
-  batch_stats: PyTree      # BatchNorm running statistics; {} for models without them
-  opt_state: PyTree        # Adam moments (optax.scale_by_adam state)
-  rng: jax.Array           # (2,) uint32 raw key data; per-step keys are folded from it and the step
+  batch_stats: PyTree  # BatchNorm running statistics; {} for models without them
+  opt_state: PyTree  # Adam moments (optax.scale_by_adam state)
+  rng: jax.Array  # (2,) uint32 raw key data; per-step keys are folded from it and the step
 
 
 @flax.struct.dataclass
@@ -40,6 +41,7 @@ class Hyperparams:
   weight_penalty: L2 coefficient on kernels (lambda_w of the SES paper, eq. 1).
   bias_penalty: L2 coefficient on biases (lambda_b).
   """
+
   learning_rate: jax.Array
   lr_decay: jax.Array
   lr_epoch_gamma: jax.Array
@@ -48,22 +50,31 @@ class Hyperparams:
   bias_penalty: jax.Array
 
 
-def make_hyperparams(learning_rate: float = 1e-3, lr_decay: float = 0.0, lr_epoch_gamma: float = 1.0,
-                     steps_per_epoch: int = 1, weight_penalty: float = 0.0,
-                     bias_penalty: float = 0.0) -> Hyperparams:
+def make_hyperparams(
+  learning_rate: float = 1e-3,
+  lr_decay: float = 0.0,
+  lr_epoch_gamma: float = 1.0,
+  steps_per_epoch: int = 1,
+  weight_penalty: float = 0.0,
+  bias_penalty: float = 0.0,
+) -> Hyperparams:
   """Hyperparams from Python numbers (float32 scalars; steps_per_epoch int32)."""
   f32 = lambda v: jnp.asarray(v, jnp.float32)
-  return Hyperparams(learning_rate=f32(learning_rate), lr_decay=f32(lr_decay),
-                     lr_epoch_gamma=f32(lr_epoch_gamma),
-                     steps_per_epoch=jnp.asarray(max(int(steps_per_epoch), 1), jnp.int32),
-                     weight_penalty=f32(weight_penalty), bias_penalty=f32(bias_penalty))
+  return Hyperparams(
+    learning_rate=f32(learning_rate),
+    lr_decay=f32(lr_decay),
+    lr_epoch_gamma=f32(lr_epoch_gamma),
+    steps_per_epoch=jnp.asarray(max(int(steps_per_epoch), 1), jnp.int32),
+    weight_penalty=f32(weight_penalty),
+    bias_penalty=f32(bias_penalty),
+  )
 
 
 def learning_rate_at(step: jax.Array, hp: Hyperparams) -> jax.Array:
   """The learning rate used for the update that follows `step` updates."""
   step = step.astype(jnp.float32)
   epoch = jnp.floor(step / hp.steps_per_epoch.astype(jnp.float32))
-  return hp.learning_rate / (1.0 + hp.lr_decay * step) * hp.lr_epoch_gamma ** epoch
+  return hp.learning_rate / (1.0 + hp.lr_decay * step) * hp.lr_epoch_gamma**epoch
 
 
 def adam(eps: float = 1e-8) -> optax.GradientTransformation:
@@ -74,12 +85,20 @@ def adam(eps: float = 1e-8) -> optax.GradientTransformation:
   return optax.scale_by_adam(b1=0.9, b2=0.999, eps=eps)
 
 
-def create_train_state(params: PyTree, optimizer: optax.GradientTransformation,
-                       rng: jax.Array, batch_stats: PyTree | None = None) -> TrainState:
+def create_train_state(
+  params: PyTree,
+  optimizer: optax.GradientTransformation,
+  rng: jax.Array,
+  batch_stats: PyTree | None = None,
+) -> TrainState:
   """A fresh state at step 0 with zeroed optimizer moments; `rng` is a jax.random.key."""
-  return TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                    batch_stats={} if batch_stats is None else batch_stats,
-                    opt_state=optimizer.init(params), rng=jax.random.key_data(rng))
+  return TrainState(
+    step=jnp.zeros((), jnp.int32),
+    params=params,
+    batch_stats={} if batch_stats is None else batch_stats,
+    opt_state=optimizer.init(params),
+    rng=jax.random.key_data(rng),
+  )
 
 
 def l2_penalty(params: PyTree, hp: Hyperparams) -> jax.Array:
@@ -88,9 +107,11 @@ def l2_penalty(params: PyTree, hp: Hyperparams) -> jax.Array:
   Leaves named 'bias' count as biases; LayerNorm/BatchNorm 'scale' and every other leaf count as weights,
   as in Keras where a kernel_regularizer covers the layer's weight matrices.
   """
+
   def is_bias(path) -> bool:
     last = path[-1]
     return getattr(last, "key", getattr(last, "name", None)) == "bias"
+
   leaves = jax.tree_util.tree_leaves_with_path(params)
   weights = sum((jnp.sum(jnp.square(x)) for p, x in leaves if not is_bias(p)), jnp.zeros(()))
   biases = sum((jnp.sum(jnp.square(x)) for p, x in leaves if is_bias(p)), jnp.zeros(()))

@@ -11,7 +11,8 @@ hidden state, so it can be
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -22,7 +23,9 @@ from precursor_jax.training.state import Hyperparams, TrainState, l2_penalty, le
 PyTree = Any
 Metrics = dict[str, jax.Array]
 # loss_fn(params, batch_stats, batch, rng, train) -> (data loss, (metrics, new batch_stats))
-LossFn = Callable[[PyTree, PyTree, PyTree, jax.Array, bool], tuple[jax.Array, tuple[Metrics, PyTree]]]
+LossFn = Callable[
+  [PyTree, PyTree, PyTree, jax.Array, bool], tuple[jax.Array, tuple[Metrics, PyTree]]
+]
 
 
 def step_key(state: TrainState, axis_name: str | None = None) -> jax.Array:
@@ -33,9 +36,9 @@ def step_key(state: TrainState, axis_name: str | None = None) -> jax.Array:
   return key
 
 
-def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation,
-                    axis_name: str | None = None) -> Callable[[TrainState, PyTree, Hyperparams],
-                                                              tuple[TrainState, Metrics]]:
+def make_train_step(
+  loss_fn: LossFn, optimizer: optax.GradientTransformation, axis_name: str | None = None
+) -> Callable[[TrainState, PyTree, Hyperparams], tuple[TrainState, Metrics]]:
   """Builds train_step(state, batch, hparams) -> (new state, metrics).
 
   `optimizer` returns a descent direction without the learning rate (e.g. `state.adam()`, or
@@ -44,6 +47,7 @@ def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation,
   device). With `axis_name`, the step runs inside shard_map: gradients, metrics and BatchNorm statistics are
   averaged over that axis so every device holds the same new state.
   """
+
   def objective(params, state, batch, key, hp):
     data_loss, (metrics, new_batch_stats) = loss_fn(params, state.batch_stats, batch, key, True)
     penalty = l2_penalty(params, hp)
@@ -52,7 +56,8 @@ def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation,
   def train_step(state: TrainState, batch: PyTree, hp: Hyperparams):
     key = step_key(state, axis_name)
     grads, (data_loss, penalty, metrics, new_batch_stats) = jax.grad(objective, has_aux=True)(
-        state.params, state, batch, key, hp)
+      state.params, state, batch, key, hp
+    )
     metrics = dict(metrics, loss=data_loss)
     if axis_name is not None:
       # The penalty and its gradient are identical on every device; averaging is exact for them too.
@@ -60,10 +65,13 @@ def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation,
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     lr = learning_rate_at(state.step, hp)
     updates = jax.tree.map(lambda u: -lr * u, updates)
-    new_state = state.replace(step=state.step + 1, params=optax.apply_updates(state.params, updates),
-                              batch_stats=new_batch_stats, opt_state=opt_state)
-    metrics = dict(metrics, penalty=penalty, learning_rate=lr,
-                   grad_norm=optax.tree.norm(grads))
+    new_state = state.replace(
+      step=state.step + 1,
+      params=optax.apply_updates(state.params, updates),
+      batch_stats=new_batch_stats,
+      opt_state=opt_state,
+    )
+    metrics = dict(metrics, penalty=penalty, learning_rate=lr, grad_norm=optax.tree.norm(grads))
     return new_state, metrics
 
   return train_step

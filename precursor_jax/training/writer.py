@@ -7,7 +7,8 @@ import math
 import pathlib
 import sys
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import jax
 import numpy as np
@@ -30,8 +31,9 @@ def to_python(value: Any) -> Any:
 def write_config(workdir: pathlib.Path, config: Any) -> None:
   """Writes the resolved config as workdir/config.json (ml_collections ConfigDict or dict)."""
   as_dict = config.to_dict() if hasattr(config, "to_dict") else dict(config)
-  (workdir / "config.json").write_text(json.dumps(to_python(as_dict), indent=2, sort_keys=True,
-                                                  default=str))
+  (workdir / "config.json").write_text(
+    json.dumps(to_python(as_dict), indent=2, sort_keys=True, default=str)
+  )
 
 
 class MetricWriter:
@@ -49,6 +51,7 @@ class MetricWriter:
       if tensorboard:
         try:
           from tensorboardX import SummaryWriter
+
           self._tb = SummaryWriter(str(self.workdir / "tensorboard"))
         except ImportError:
           self._tb = None
@@ -101,12 +104,17 @@ class Progress:
     remaining = (self.total_steps - step) / rate if rate > 0 else float("nan")
     return {"steps_per_sec": rate, "eta_sec": remaining}
 
-  def print(self, step: int, epoch: float, metrics: Mapping[str, Any], timing: Mapping[str, float]) -> None:
+  def print(
+    self, step: int, epoch: float, metrics: Mapping[str, Any], timing: Mapping[str, float]
+  ) -> None:
     if jax.process_index() != 0:
       return
     parts = [f"step {step}/{self.total_steps}", f"epoch {epoch:.2f}"]
-    parts += [f"{k} {to_python(v):.4g}" for k, v in metrics.items()
-              if isinstance(to_python(v), (int, float))]
+    parts += [
+      f"{k} {to_python(v):.4g}"
+      for k, v in metrics.items()
+      if isinstance(to_python(v), (int, float))
+    ]
     if timing:
       parts.append(f"{timing['steps_per_sec']:.2f} steps/s")
       parts.append(f"ETA {format_seconds(timing['eta_sec'])}")
