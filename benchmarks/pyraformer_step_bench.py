@@ -1,8 +1,10 @@
 """Training-step time of the Flax Pyraformer (ETTh1 168 -> 168, batch 32) against the official
 PyTorch code.
 
-One step = forward (train mode, dropout 0.05) + MSE + backward + Adam update, jitted as one XLA
-program with the parameters donated. Each variant runs in its own process pinned to the same CPU set
+One step is the production step: the one `python -m precursor_jax.train --config
+configs/pyraformer_etth1.py` runs (tasks.forecast.setup + wiring.data_parallel_step: forward in
+train mode with dropout 0.05, MSE, backward, Adam with the config's learning-rate schedule, as one
+jit(shard_map) XLA program with the state donated). Each variant runs in its own process pinned to the same CPU set
 (os.sched_setaffinity, like `taskset`), with XLA's CPU thread pool limited to that many threads; the
 official code runs pinned the same way with torch.set_num_threads. FLOPs per step come from XLA's
 cost analysis of the compiled step (the "dense" variant does the official code's arithmetic, so its
@@ -115,62 +117,61 @@ def header(title: str, args_line: str, load_before, load_after, extra: dict[str,
 
 
 def worker(args) -> dict:
-  """Compiles and times one variant in this process; returns its measurements."""
+  """Compiles and times one variant's production training step in this process.
+
+  The step is the one `python -m precursor_jax.train --config configs/pyraformer_etth1.py` runs:
+  tasks.forecast.setup builds the problem, wiring.data_parallel_step makes jit(shard_map(step))
+  with the state donated, on the mesh of this process's devices, with the config's Adam and
+  learning-rate schedule; only the windows are random (ETTh1 shapes).
+  """
   import jax
-  import jax.numpy as jnp
   import numpy as np
-  import optax
 
-  from precursor_jax.models.pyraformer import Pyraformer
+  from precursor_jax import config_base
+  from precursor_jax.tasks import forecast
+  from precursor_jax.training import parallel, wiring
+  from precursor_jax.training import state as state_lib
 
-  model = Pyraformer(
-    history_len=args.history, horizon=args.horizon, channels=args.channels, **VARIANTS[args.worker]
-  )
+  config = config_base.forecast_config(model="pyraformer", horizon=168)
+  config.dataset.history, config.dataset.horizon = args.history, args.horizon
+  config.model.pyraformer.update(VARIANTS[args.worker])
+  config.batch_size = args.batch
   rng = np.random.default_rng(0)
-  history = jnp.asarray(rng.normal(size=(args.batch, args.history, args.channels)), jnp.float32)
-  history_time = jnp.asarray(rng.uniform(-0.5, 0.5, (args.batch, args.history, 4)), jnp.float32)
-  future_time = jnp.asarray(rng.uniform(-0.5, 0.5, (args.batch, args.horizon, 4)), jnp.float32)
-  future = jnp.asarray(rng.normal(size=(args.batch, args.horizon, args.channels)), jnp.float32)
-  variables = jax.jit(model.init)(jax.random.key(0), history, history_time, future_time)
-  optimizer = optax.adam(1e-4)
+  count = 2 * args.batch
 
-  def train_step(params, batch_stats, opt_state, key):
-    def loss_fn(p):
-      forecast, updates = model.apply(
-        {"params": p, "batch_stats": batch_stats},
-        history,
-        history_time,
-        future_time,
-        train=True,
-        rngs={"dropout": key},
-        mutable=["batch_stats"],
-      )
-      return jnp.mean((forecast - future) ** 2), updates["batch_stats"]
+  def windows(length, width):
+    return rng.normal(size=(count, length, width)).astype(np.float32)
 
-    (loss, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
-    updates, opt_state = optimizer.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), batch_stats, opt_state, loss
-
-  params, batch_stats = variables["params"], variables["batch_stats"]
-  opt_state = optimizer.init(params)
+  split = {
+    "history": windows(args.history, args.channels),
+    "history_time": rng.uniform(-0.5, 0.5, (count, args.history, 4)).astype(np.float32),
+    "future_time": rng.uniform(-0.5, 0.5, (count, args.horizon, 4)).astype(np.float32),
+    "future": windows(args.horizon, args.channels),
+  }
+  problem = forecast.setup(config, {"train": split, "val": split, "test": split})
+  mesh = parallel.make_mesh(config.num_devices)
+  optimizer = state_lib.adam(config.adam_eps)
+  state = parallel.replicate(wiring.initial_state(problem, optimizer, config.seed), mesh)
+  hparams = wiring.hyperparams(config, steps_per_epoch=count // args.batch)
+  step = wiring.data_parallel_step(problem, optimizer, mesh)
+  batches = [
+    parallel.shard_batch(
+      {k: v[i * args.batch : (i + 1) * args.batch] for k, v in split.items()}, mesh
+    )
+    for i in range(2)
+  ]
   start = time.perf_counter()
-  compiled = (
-    jax.jit(train_step, donate_argnums=(0, 1, 2))
-    .lower(params, batch_stats, opt_state, jax.random.key(1))
-    .compile()
-  )
+  compiled = step.lower(state, batches[0], hparams).compile()
   compile_seconds = time.perf_counter() - start
   cost = compiled.cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
   memory = compiled.memory_analysis()
   walls, cpus = [], []
-  for step in range(args.warmup + args.steps):
+  for index in range(args.warmup + args.steps):
     wall, cpu = time.perf_counter(), time.process_time()
-    params, batch_stats, opt_state, loss = compiled(
-      params, batch_stats, opt_state, jax.random.fold_in(jax.random.key(2), step)
-    )
-    loss.block_until_ready()
-    if step >= args.warmup:
+    state, metrics = compiled(state, batches[index % 2], hparams)
+    loss = jax.block_until_ready(metrics["loss"])
+    if index >= args.warmup:
       walls.append(time.perf_counter() - wall)
       cpus.append(time.process_time() - cpu)
   return dict(
@@ -182,7 +183,8 @@ def worker(args) -> dict:
     temp_bytes=int(getattr(memory, "temp_size_in_bytes", 0)),
     peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
     loss=float(loss),
-    parameters=sum(x.size for x in jax.tree.leaves(params)),
+    parameters=sum(x.size for x in jax.tree.leaves(state.params)),
+    devices=mesh.size,
   )
 
 

@@ -14,6 +14,8 @@ github.com/zhouhaoyi/ETDataset (ETT-small). Expected (paper Table 3, MSE/MAE): 1
 
 from precursor_jax import config_base
 
+PRESETS = tuple(str(h) for h in config_base.ETTH1_SETTINGS)  # the forecast horizon
+
 
 def get_config(arg: str = "168"):
   return config_base.forecast_config(model="pyraformer", horizon=int(arg))

@@ -10,6 +10,8 @@ Expected: see benchmarks/RESULTS.md (paper: 97.6% success, RMSPE 3.3% on the HKB
 
 from precursor_jax import config_base
 
+PRESETS = config_base.PRESETS  # small (laptop, the default) and paper
+
 
 def get_config(arg: str = "small"):
   return config_base.ses_config(station="hkb", preset=arg)

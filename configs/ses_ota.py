@@ -8,6 +8,8 @@ Same network and training as configs/ses_hkb.py; the synthetic OTA background ha
 
 from precursor_jax import config_base
 
+PRESETS = config_base.PRESETS  # small (laptop, the default) and paper
+
 
 def get_config(arg: str = "small"):
   return config_base.ses_config(station="ota", preset=arg)

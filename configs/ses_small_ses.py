@@ -8,6 +8,8 @@ The paper-scale run is evaluated on the amplitude and duration sweeps; the paper
 
 from precursor_jax import config_base
 
+PRESETS = config_base.PRESETS  # small (laptop, the default) and paper
+
 
 def get_config(arg: str = "small"):
   dataset = "small_ses" if arg == "paper" else "small_ses_small"

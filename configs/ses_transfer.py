@@ -13,6 +13,8 @@ COMMAND (laptop, after the README's main command):
 
 from precursor_jax import config_base
 
+PRESETS = config_base.PRESETS  # small (laptop, the default) and paper
+
 
 def get_config(arg: str = "small"):
   config = config_base.ses_config(

@@ -1,18 +1,65 @@
-"""Base configs that the files in configs/ specialise (one place for the papers' training settings).
+"""Base configs that the files in configs/ specialise: one place for the papers' settings.
 
-Presets: "small" (laptop: the station's small synthetic set of 200 days x 30 SES, a 128-unit network,
-~8,000 steps of batch 32; about 10 minutes on 2 CPU cores) and "paper" (709 days x 30 SES, the paper's
-network sizes, batch size, learning rate and decay, 100 epochs).
+Every field any part of the code reads is declared here (and read as `config.x`, never with a
+default at the point of use), so `--config.x=...` can set it under `lock_config=True`;
+tests/test_configs.py loads every file in configs/ at every preset and checks it.
+
+This module imports nothing heavier than ml_collections: loading a config does not load the models,
+the SES generator or scipy.
+
+SES presets: "small" (laptop: the station's small synthetic set of 200 days x 30 SES, a 128-unit
+network, ~8,000 steps of batch 32; about 10 minutes on 2 CPU cores) and "paper" (709 days x 30 SES,
+the paper's network sizes, batch size, learning rate and decay, 100 epochs).
 """
 
-import ml_collections
+from __future__ import annotations
 
-from precursor_jax.data.synthetic_ses import AMPLITUDE_SWEEP_MV_KM, DURATION_SWEEP_MIN
+import ml_collections
+from ml_collections import config_dict
+
+from precursor_jax.core.constants import AMPLITUDE_SWEEP_MV_KM, DURATION_SWEEP_MIN
 
 PRESETS = ("small", "paper")
-# The sweep sets of the ses_synthetic builder (one place: the values live beside the SES generator).
+# The sweep sets of the ses_synthetic builder.
 AMPLITUDE_STUDIES = tuple(f"amp_{a:02d}" for a in AMPLITUDE_SWEEP_MV_KM)
 DURATION_STUDIES = tuple(f"dur_{d:02d}" for d in DURATION_SWEEP_MIN)
+
+
+def training_fields(
+  c: ml_collections.ConfigDict,
+  *,
+  batch_size: int,
+  num_epochs: int,
+  learning_rate: float,
+  lr_decay: float = 0.0,
+  lr_epoch_gamma: float = 1.0,
+  weight_penalty: float = 0.0,
+  bias_penalty: float = 0.0,
+  adam_eps: float = 1e-8,
+  log_every_steps: int = 50,
+  checkpoint_every_steps: int = 500,
+  eval_every_epochs: int = 1,
+) -> None:
+  """The fields the shared training wiring reads (training/wiring.py), declared on `c`."""
+  c.seed = 0  # initial parameters and dropout
+  c.data_seed = config_dict.placeholder(int)  # order of the training examples; None: seed
+  c.batch_size = batch_size
+  c.eval_batch_size = config_dict.placeholder(int)  # None: batch_size (evaluation and prediction)
+  c.num_epochs = num_epochs
+  # Adam whose rate lr_t = learning_rate / (1 + lr_decay t) * lr_epoch_gamma ** epoch (state.py).
+  c.learning_rate = learning_rate
+  c.lr_decay = lr_decay
+  c.lr_epoch_gamma = lr_epoch_gamma
+  c.adam_eps = adam_eps
+  c.weight_penalty = weight_penalty  # L2 on kernels (and norm scales)
+  c.bias_penalty = bias_penalty  # L2 on biases
+  c.init_from = config_dict.placeholder(str)  # another run's workdir: start from its parameters
+  c.num_devices = config_dict.placeholder(int)  # None: every visible device
+  c.log_every_steps = log_every_steps
+  c.checkpoint_every_steps = checkpoint_every_steps  # besides every epoch end
+  c.checkpoints_to_keep = 2
+  c.eval_every_epochs = eval_every_epochs  # the last epoch is always evaluated
+  c.stop_after_step = config_dict.placeholder(int)  # testing: stop as if killed after this step
 
 
 def ses_config(
@@ -24,25 +71,20 @@ def ses_config(
   small = preset == "small"
   c = ml_collections.ConfigDict()
   c.task = "ses"
-  c.seed = 0
 
   c.dataset = ml_collections.ConfigDict()
   c.dataset.config = dataset or (f"{station}_small" if small else station)
-  c.dataset.data_dir = ml_collections.config_dict.placeholder(
-    str
-  )  # None: tfds default (~/tensorflow_datasets)
-  c.dataset.background_dir = ml_collections.config_dict.placeholder(
-    str
-  )  # a directory of real daily records
-  c.dataset.day_samples = 8640
-  c.dataset.num_days = ml_collections.config_dict.placeholder(
-    int
-  )  # None: the named dataset's own size
-  c.dataset.repeats = ml_collections.config_dict.placeholder(int)  # SES draws per day (idem)
+  c.dataset.data_dir = config_dict.placeholder(str)  # None: tfds default (~/tensorflow_datasets)
+  c.dataset.background_dir = config_dict.placeholder(str)  # a directory of real daily records
+  c.dataset.num_days = config_dict.placeholder(int)  # None: the named dataset's own size
+  c.dataset.repeats = config_dict.placeholder(int)  # SES draws per day (idem)
+  # SES draws per day of the validation set: the same background days with fresh SES draws,
+  # independent of the test split, for choosing among sweep trials (never the test split).
+  c.dataset.validation_repeats = 3
 
   c.model = ml_collections.ConfigDict()
   c.model.name = "lstm_ae"  # lstm_ae | lstm_ae_no_attention | gru_ae | fc_ae | fct_ae
-  c.model.scale = 10.0  # mV/km; days are centred on their median and divided by this
+  c.model.scale = 10.0  # mV/km; days are centred on their mean and divided by this
   # Sizes per network family (the variants lstm_ae_no_attention and gru_ae use the lstm_ae block). The paper
   # preset has the paper's 512-unit bidirectional layer; the laptop preset 128 units everywhere (5x cheaper
   # steps, about the same progress per step; see benchmarks/RESULTS.md). Both decode one hour per decoder
@@ -66,13 +108,18 @@ def ses_config(
   c.model.fct_ae = ml_collections.ConfigDict(dict(hidden=(1024, 256, 1024)))
 
   # The paper: Adam 1e-3 with inverse-time decay 8e-6 per step, batch 128, 100 epochs, MSE + weight penalty.
-  c.batch_size = 32 if small else 128
-  c.num_epochs = 48 if small else 100
-  c.learning_rate = 2e-3 if small else 1e-3
-  c.lr_decay = 8e-6
-  c.weight_penalty = 1e-7
-  c.bias_penalty = 0.0
-  c.adam_eps = 1e-7  # Keras' default, which the paper used
+  training_fields(
+    c,
+    batch_size=32 if small else 128,
+    num_epochs=48 if small else 100,
+    learning_rate=2e-3 if small else 1e-3,
+    lr_decay=8e-6,
+    weight_penalty=1e-7,
+    adam_eps=1e-7,  # Keras' default, which the paper used
+    log_every_steps=200 if small else 50,
+    checkpoint_every_steps=1000 if small else 500,
+    eval_every_epochs=10 if small else 1,
+  )
 
   c.detection = ml_collections.ConfigDict(dict(block=30, window_blocks=25, smooth=5, level=0.5))
 
@@ -90,23 +137,22 @@ def ses_config(
   )
   c.eval.embedding_days = 7  # ... into this many other test days
   c.eval.ica_days = 60 if small else 709  # multi-dipole days for the FastICA comparison (0: skip)
-
-  c.init_from = ml_collections.config_dict.placeholder(
-    str
-  )  # another run's workdir (transfer learning)
-  c.num_devices = ml_collections.config_dict.placeholder(int)  # None: every visible device
-  c.eval_every_epochs = 10 if small else 1
-  c.log_every_steps = 200 if small else 50
-  c.checkpoint_every_steps = 1000 if small else 500
-  c.stop_after_step = ml_collections.config_dict.placeholder(
-    int
-  )  # testing: stop early as if killed
   return c
 
 
 # Official Pyraformer ETTh1 settings per horizon: (history L, inner size A), from scripts/Pyraformer_LR.sh.
 ETTH1_SETTINGS = {168: (168, 3), 336: (168, 3), 720: (336, 5)}
 FORECASTERS = ("pyraformer", "lstm", "gru", "transformer")
+
+
+def forecaster_blocks(c: ml_collections.ConfigDict, pyraformer: dict) -> None:
+  """config.model.<name> size blocks of every forecaster (models/registry.py), Pyraformer's given."""
+  c.model.pyraformer = ml_collections.ConfigDict(pyraformer)
+  c.model.lstm = ml_collections.ConfigDict(dict(hidden=256, n_layers=2, dropout=0.05))
+  c.model.gru = ml_collections.ConfigDict(dict(hidden=256, n_layers=2, dropout=0.05))
+  c.model.transformer = ml_collections.ConfigDict(
+    dict(d_model=256, n_heads=8, d_ff=512, n_encoder_layers=2, n_decoder_layers=1, dropout=0.05)
+  )
 
 
 def forecast_config(
@@ -124,16 +170,14 @@ def forecast_config(
   history, inner_size = ETTH1_SETTINGS[horizon]
   c = ml_collections.ConfigDict()
   c.task = "forecast"
-  c.seed = 0
-  c.repeats = 1  # the paper averages 5 runs
+  c.repeats = 1  # the paper averages 5 runs; repeats train together as a vmapped seed axis
   c.dataset = ml_collections.ConfigDict(dict(path=path, history=history, horizon=horizon))
-  c.dataset.borders = ml_collections.config_dict.placeholder(
-    tuple
-  )  # None: the paper's 12/4/4-month split
+  c.dataset.borders = config_dict.placeholder(tuple)  # None: the paper's 12/4/4-month split
 
   c.model = ml_collections.ConfigDict()
   c.model.name = model
-  c.model.pyraformer = ml_collections.ConfigDict(
+  forecaster_blocks(
+    c,
     dict(
       d_model=512,
       d_inner=512,
@@ -148,25 +192,17 @@ def forecast_config(
       attention="sparse",
       prune=True,
       remat=False,
-    )
+    ),
   )
-  c.model.lstm = ml_collections.ConfigDict(dict(hidden=256, n_layers=2, dropout=0.05))
-  c.model.gru = ml_collections.ConfigDict(dict(hidden=256, n_layers=2, dropout=0.05))
-  c.model.transformer = ml_collections.ConfigDict(
-    dict(d_model=256, n_heads=8, d_ff=512, n_encoder_layers=2, n_decoder_layers=1, dropout=0.05)
+  training_fields(
+    c,
+    batch_size=32,
+    num_epochs=5,
+    learning_rate=1e-4,
+    lr_epoch_gamma=0.1,
+    adam_eps=1e-8,
+    log_every_steps=20,
+    checkpoint_every_steps=200,
   )
-
-  c.batch_size = 32
   c.eval_batch_size = 64
-  c.num_epochs = 5
-  c.learning_rate = 1e-4
-  c.lr_epoch_gamma = 0.1
-  c.adam_eps = 1e-8
-  c.weight_penalty = 0.0
-
-  c.init_from = ml_collections.config_dict.placeholder(str)
-  c.num_devices = ml_collections.config_dict.placeholder(int)
-  c.log_every_steps = 20
-  c.checkpoint_every_steps = 200
-  c.stop_after_step = ml_collections.config_dict.placeholder(int)
   return c

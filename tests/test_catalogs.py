@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from precursor_jax.anomaly.geometry import haversine_km
+from precursor_jax.core.errors import DataFormatError
+from precursor_jax.core.geodesy import haversine_km
 from precursor_jax.data import catalogs
-from precursor_jax.data.errors import DataFormatError
 
 LUSHAN_CENC_UTC = np.datetime64("2013-04-20T00:02:46.000")
 LUSHAN_USGS_UTC = np.datetime64("2013-04-20T00:02:48.000")

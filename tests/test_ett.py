@@ -5,8 +5,8 @@ import datetime
 import numpy as np
 import pytest
 
+from precursor_jax.core.errors import DataFormatError
 from precursor_jax.data import ett
-from precursor_jax.data.errors import DataFormatError
 
 SLICE = "ett/ETTh1_head720.csv"
 HEADER = "date,HUFL,HULL,MUFL,MULL,LUFL,LULL,OT"

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from precursor_jax.data import geoelectric
 from precursor_jax.signal import filters
+from precursor_jax.synthetic import geoelectric as background_model
 
 
 def savgol_oracle(x, window, order):
@@ -83,7 +83,7 @@ def test_params_reject_even_windows_and_bad_order():
 
 def test_default_cleaning_meets_the_papers_criterion_on_hkb_days():
   """Consecutive steps of a cleaned HKB day are much smaller than a 10 mV/km SES (raw: not)."""
-  days = np.stack([geoelectric.synthetic_day("hkb", d) for d in range(12)])
+  days = np.stack([background_model.synthetic_day("hkb", d) for d in range(12)])
   raw = filters.max_step(days)
   cleaned = filters.max_step(filters.clean_day(days))
   assert np.all(raw > 10.0)
@@ -93,7 +93,7 @@ def test_default_cleaning_meets_the_papers_criterion_on_hkb_days():
 
 def test_default_cleaning_leaves_hkb_daytime_bumps_well_below_an_ses():
   """The slow residue of the train noise must be small against the smallest 10 mV/km SES."""
-  days = np.stack([geoelectric.synthetic_day("hkb", d) for d in range(12)])
+  days = np.stack([background_model.synthetic_day("hkb", d) for d in range(12)])
   daytime = filters.clean_day(days)[:, 7 * 360 : 23 * 360]
   bumps = daytime - np.median(daytime, axis=1, keepdims=True)
   assert np.all(np.std(bumps, axis=1) < 0.3 * 10.0)

@@ -6,7 +6,7 @@ import numpy as np
 import optax
 import pytest
 
-from precursor_jax.models import baselines
+from precursor_jax.models import baselines, registry
 from precursor_jax.models.pyraformer import Pyraformer
 
 HISTORY, HORIZON, CHANNELS, FEATURES, BATCH = 24, 6, 3, 4, 5
@@ -38,7 +38,7 @@ def _batch(key):
 
 
 def _build(name, **extra):
-  return baselines.build_forecaster(
+  return registry.build_forecaster(
     name, history_len=HISTORY, horizon=HORIZON, channels=CHANNELS, **TINY[name], **extra
   )
 
@@ -86,9 +86,9 @@ def test_registry():
   assert isinstance(_build("pyraformer"), Pyraformer)
   assert _build("gru").cell == "gru" and _build("lstm").cell == "lstm"
   with pytest.raises(ValueError, match="unknown forecaster 'prophet'"):
-    baselines.build_forecaster("prophet", history_len=1, horizon=1, channels=1)
+    registry.build_forecaster("prophet", history_len=1, horizon=1, channels=1)
   with pytest.raises(TypeError, match="forecaster 'lstm'"):
-    baselines.build_forecaster("lstm", history_len=1, horizon=1, channels=1, d_model=3)
+    registry.build_forecaster("lstm", history_len=1, horizon=1, channels=1, d_model=3)
   with pytest.raises(ValueError, match="cell must be"):
     model = baselines.RecurrentForecaster(HISTORY, HORIZON, CHANNELS, cell="rnn")
     model.init(jax.random.key(0), *_batch(jax.random.key(0))[:3])

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from precursor_jax import config_base
-from precursor_jax.training import checkpoints, forecast
+from precursor_jax.tasks import forecast
+from precursor_jax.training import checkpoints, loop
 
 
 def tiny_config(test_data_dir, model="pyraformer"):
@@ -69,7 +70,8 @@ def test_a_stopped_forecast_run_resumes_to_the_same_parameters(tmp_path, test_da
   stopped = tiny_config(test_data_dir)
   stopped.num_epochs = 1
   stopped.stop_after_step = 7
-  assert forecast.train_and_evaluate(stopped, tmp_path / "resumed") == {"stopped_at_step": 7}
+  with pytest.raises(loop.StoppedEarly):
+    forecast.train_and_evaluate(stopped, tmp_path / "resumed")
   forecast.train_and_evaluate(config, tmp_path / "resumed")
   restore = lambda d: checkpoints.Checkpointer(d / "checkpoints")
   whole, resumed = restore(tmp_path / "whole"), restore(tmp_path / "resumed")

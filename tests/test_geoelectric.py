@@ -8,11 +8,13 @@ import pytest
 import scipy.linalg
 import scipy.signal
 
+from precursor_jax.core import constants
+from precursor_jax.core import timeseries as ts_lib
+from precursor_jax.core.errors import DataFormatError
 from precursor_jax.data import geoelectric as ge
-from precursor_jax.data import timeseries as ts_lib
-from precursor_jax.data.errors import DataFormatError
+from precursor_jax.synthetic import geoelectric as background_model
 
-N = ge.SAMPLES_PER_DAY
+N = constants.GEOELECTRIC_DAY_SAMPLES
 HOUR = 360  # samples
 
 
@@ -25,14 +27,14 @@ def impedance_by_finite_differences(freq, resistivities, thicknesses, dz=2.0):
   """Z = E/H at the surface from the 1-D diffusion equation E'' = i omega mu0 sigma(z) E, solved
   on a grid down to 8 skin depths of the bottom layer with E = 0 there (independent oracle)."""
   omega = 2 * np.pi * freq
-  bottom_skin = np.sqrt(2 * resistivities[-1] / (omega * ge.MU0))
+  bottom_skin = np.sqrt(2 * resistivities[-1] / (omega * background_model.MU0))
   depth = sum(thicknesses) + 8 * bottom_skin
   z = np.arange(0.0, depth, dz)
   interfaces = np.cumsum(thicknesses)
   sigma = 1 / np.asarray(resistivities)[np.searchsorted(interfaces, z, side="right")]
   for i, d in enumerate(interfaces):  # a node on an interface takes the mean conductivity
     sigma[np.isclose(z, d)] = 0.5 * (1 / resistivities[i] + 1 / resistivities[i + 1])
-  k2 = 1j * omega * ge.MU0 * sigma
+  k2 = 1j * omega * background_model.MU0 * sigma
   n = z.size
   ab = np.zeros((3, n), dtype=complex)
   rhs = np.zeros(n, dtype=complex)
@@ -43,7 +45,7 @@ def impedance_by_finite_differences(freq, resistivities, thicknesses, dz=2.0):
   ab[1, -1], ab[2, -2] = 1, 0  # E(bottom) = 0
   e = scipy.linalg.solve_banded((1, 1), ab, rhs)
   de_dz = (-3 * e[0] + 4 * e[1] - e[2]) / (2 * dz)
-  return -1j * omega * ge.MU0 * e[0] / de_dz
+  return -1j * omega * background_model.MU0 * e[0] / de_dz
 
 
 @pytest.mark.parametrize(
@@ -56,33 +58,37 @@ def impedance_by_finite_differences(freq, resistivities, thicknesses, dz=2.0):
   ],
 )
 def test_layered_impedance_matches_finite_difference_solution(freq, resistivities, thicknesses):
-  z = ge.layered_impedance(np.array([freq]), resistivities, thicknesses)[0]
+  z = background_model.layered_impedance(np.array([freq]), resistivities, thicknesses)[0]
   oracle = impedance_by_finite_differences(freq, resistivities, thicknesses)
   assert abs(z - oracle) / abs(oracle) < 5e-3
 
 
 def test_half_space_impedance_is_the_textbook_formula():
   f = np.array([0.0, 1e-4, 1e-2])
-  z = ge.layered_impedance(f, (250.0,), ())
+  z = background_model.layered_impedance(f, (250.0,), ())
   assert z[0] == 0
-  np.testing.assert_allclose(z[1:], np.sqrt(2j * np.pi * f[1:] * ge.MU0 * 250.0))
+  np.testing.assert_allclose(z[1:], np.sqrt(2j * np.pi * f[1:] * background_model.MU0 * 250.0))
   np.testing.assert_allclose(np.degrees(np.angle(z[1:])), 45.0)
-  np.testing.assert_allclose(ge.apparent_resistivity(f[1:], z[1:]), 250.0)
+  np.testing.assert_allclose(background_model.apparent_resistivity(f[1:], z[1:]), 250.0)
   # Splitting the half-space into equal layers changes nothing.
   np.testing.assert_allclose(
-    ge.layered_impedance(f, (250.0, 250.0, 250.0), (1e3, 5e4)), z, rtol=1e-12
+    background_model.layered_impedance(f, (250.0, 250.0, 250.0), (1e3, 5e4)), z, rtol=1e-12
   )
 
 
 def test_two_layer_apparent_resistivity_tends_to_each_layer():
-  z_hi = ge.layered_impedance(np.array([100.0]), (100.0, 10.0), (50_000.0,))
-  z_lo = ge.layered_impedance(np.array([1e-8]), (100.0, 10.0), (50_000.0,))
-  assert ge.apparent_resistivity(np.array([100.0]), z_hi)[0] == pytest.approx(100.0, rel=1e-3)
-  assert ge.apparent_resistivity(np.array([1e-8]), z_lo)[0] == pytest.approx(10.0, rel=0.01)
+  z_hi = background_model.layered_impedance(np.array([100.0]), (100.0, 10.0), (50_000.0,))
+  z_lo = background_model.layered_impedance(np.array([1e-8]), (100.0, 10.0), (50_000.0,))
+  assert background_model.apparent_resistivity(np.array([100.0]), z_hi)[0] == pytest.approx(
+    100.0, rel=1e-3
+  )
+  assert background_model.apparent_resistivity(np.array([1e-8]), z_lo)[0] == pytest.approx(
+    10.0, rel=0.01
+  )
 
 
 def test_induced_field_of_a_sinusoid_has_half_space_amplitude_and_45_degree_lead():
-  station = ge.StationModel(
+  station = background_model.StationModel(
     name="t",
     code=9,
     resistivities_ohm_m=(100.0,),
@@ -94,16 +100,16 @@ def test_induced_field_of_a_sinusoid_has_half_space_amplitude_and_45_degree_lead
     drift_rate_mv_km_day=0,
     drift_walk_mv_km=0,
     white_noise_mv_km=0,
-    train=ge.TrainNoise(),
+    train=background_model.TrainNoise(),
   )
   n = 2 * N
   cycles = 200
-  f = cycles / (n * ge.SAMPLE_INTERVAL_S)
-  t = np.arange(n) * ge.SAMPLE_INTERVAL_S
+  f = cycles / (n * constants.GEOELECTRIC_INTERVAL_S)
+  t = np.arange(n) * constants.GEOELECTRIC_INTERVAL_S
   by = np.cos(2 * np.pi * f * t)  # 1 nT eastward
-  e = ge.induced_e_field(np.zeros(n), by, station)  # dipole north: Ex = Z By / mu0
+  e = background_model.induced_e_field(np.zeros(n), by, station)  # dipole north: Ex = Z By / mu0
   omega = 2 * np.pi * f
-  amplitude = np.sqrt(omega * 100.0 / ge.MU0) * 1e-3  # |Z| / mu0 per nT, in mV/km
+  amplitude = np.sqrt(omega * 100.0 / background_model.MU0) * 1e-3  # |Z| / mu0 per nT, in mV/km
   np.testing.assert_allclose(e, amplitude * np.cos(2 * np.pi * f * t + np.pi / 4), atol=1e-9)
 
 
@@ -116,7 +122,7 @@ def test_colored_noise_has_the_requested_spectrum():
 
   estimates = []
   for _ in range(20):
-    x = ge.colored_noise(rng, 2 * N, dt, psd)
+    x = background_model.colored_noise(rng, 2 * N, dt, psd)
     f, p = scipy.signal.welch(x, fs=1 / dt, nperseg=2048, window="hann")
     estimates.append(p)
   p = np.mean(estimates, axis=0)
@@ -133,12 +139,12 @@ def test_colored_noise_has_the_requested_spectrum():
 
 
 def test_synthetic_day_is_a_pure_function_of_its_key():
-  a = ge.synthetic_day("hkb", 5, seed=1)
+  a = background_model.synthetic_day("hkb", 5, seed=1)
   assert a.shape == (N,) and a.dtype == np.float64 and np.all(np.isfinite(a))
-  np.testing.assert_array_equal(a, ge.synthetic_day("hkb", 5, seed=1))
-  assert not np.allclose(a, ge.synthetic_day("hkb", 6, seed=1))
-  assert not np.allclose(a, ge.synthetic_day("hkb", 5, seed=2))
-  parts = ge.synthetic_day_components("hkb", 5, seed=1)
+  np.testing.assert_array_equal(a, background_model.synthetic_day("hkb", 5, seed=1))
+  assert not np.allclose(a, background_model.synthetic_day("hkb", 6, seed=1))
+  assert not np.allclose(a, background_model.synthetic_day("hkb", 5, seed=2))
+  parts = background_model.synthetic_day_components("hkb", 5, seed=1)
   assert set(parts) == {"induction", "tide", "drift", "offset", "white", "train"}
   np.testing.assert_allclose(sum(parts.values()), a, atol=1e-9)
 
@@ -146,35 +152,45 @@ def test_synthetic_day_is_a_pure_function_of_its_key():
 def test_day_offset_sits_far_from_zero_as_documented():
   offsets = np.array(
     [
-      ge.synthetic_day_components(s, d)["offset"][0]
+      background_model.synthetic_day_components(s, d)["offset"][0]
       for s in ("hkb", "mts", "ota")
       for d in range(10)
     ]
   )
   assert np.all(np.abs(offsets) > 30.0)
   hkb = offsets[:10]
-  assert abs(hkb.mean() - ge.STATIONS["hkb"].dc_offset_mv_km) < 3 * 15.0 / np.sqrt(10)
+  assert abs(hkb.mean() - background_model.STATIONS["hkb"].dc_offset_mv_km) < 3 * 15.0 / np.sqrt(10)
 
 
 def test_tides_run_on_from_one_day_to_the_next():
-  station = ge.STATIONS["hkb"]
+  station = background_model.STATIONS["hkb"]
   phases = np.array([0.1, 0.2, 0.3, 0.4])
-  two_days = ge.tidal_field(station, phases, 7, 2 * N)
-  joined = np.concatenate([ge.tidal_field(station, phases, 7), ge.tidal_field(station, phases, 8)])
+  two_days = background_model.tidal_field(station, phases, 7, 2 * N)
+  joined = np.concatenate(
+    [
+      background_model.tidal_field(station, phases, 7),
+      background_model.tidal_field(station, phases, 8),
+    ]
+  )
   np.testing.assert_allclose(joined, two_days, atol=1e-9)
   # A 30-day series has its spectral lines at M2 and K1.
-  month = ge.tidal_field(station, phases, 0, 30 * N)
+  month = background_model.tidal_field(station, phases, 0, 30 * N)
   f = np.fft.rfftfreq(month.size, 1 / N)  # cycles per day
   spectrum = np.abs(np.fft.rfft(month))
   top = f[np.argsort(spectrum)[-4:]]
-  for speed in (ge.TIDE_CYCLES_PER_DAY["M2"], ge.TIDE_CYCLES_PER_DAY["K1"]):
+  for speed in (
+    background_model.TIDE_CYCLES_PER_DAY["M2"],
+    background_model.TIDE_CYCLES_PER_DAY["K1"],
+  ):
     assert np.min(np.abs(top - speed)) < 1 / 30
 
 
 def test_train_noise_is_absent_at_night_and_strongest_at_hkb():
   stds = {}
   for name in ("hkb", "mts", "ota"):
-    trains = np.stack([ge.synthetic_day_components(name, d)["train"] for d in range(10)])
+    trains = np.stack(
+      [background_model.synthetic_day_components(name, d)["train"] for d in range(10)]
+    )
     assert np.all(trains[:, : 6 * HOUR] == 0), name  # nothing before 06:00
     daytime = trains[:, 8 * HOUR : 22 * HOUR]
     assert np.mean(daytime != 0) > 0.99, name
@@ -191,16 +207,20 @@ def test_hkb_hides_an_ses_by_day_and_shows_it_at_night():
     return np.percentile(windows, 90, axis=1) - np.percentile(windows, 10, axis=1)
 
   for d in range(5):
-    day = ge.synthetic_day("hkb", d)
+    day = background_model.synthetic_day("hkb", d)
     assert spread(day[1 * HOUR : 5 * HOUR]).max() < 10.0 / 2
     assert np.median(spread(day[8 * HOUR : 22 * HOUR])) > 10.0
-    assert np.median(spread(ge.synthetic_day("ota", d)[8 * HOUR : 22 * HOUR])) < 10.0 / 2
+    assert (
+      np.median(spread(background_model.synthetic_day("ota", d)[8 * HOUR : 22 * HOUR])) < 10.0 / 2
+    )
 
 
 def test_storms_happen_at_about_the_documented_rate():
-  model = ge.GeomagneticModel()
+  model = background_model.GeomagneticModel()
   steps = [
-    np.abs(np.diff(ge.geomagnetic_variation(np.random.default_rng([0, 0, d]), model)[0])).max()
+    np.abs(
+      np.diff(background_model.geomagnetic_variation(np.random.default_rng([0, 0, d]), model)[0])
+    ).max()
     for d in range(300)
   ]
   rate = np.mean(np.array(steps) > 5.0)  # an SSC jumps by >= 10 nT within minutes
@@ -209,9 +229,9 @@ def test_storms_happen_at_about_the_documented_rate():
 
 def test_unknown_station_and_bad_day_index_are_clear_errors():
   with pytest.raises(KeyError, match="known stations"):
-    ge.synthetic_day("xyz", 0)
+    background_model.synthetic_day("xyz", 0)
   with pytest.raises(ValueError, match="day_index"):
-    ge.synthetic_day("hkb", -1)
+    background_model.synthetic_day("hkb", -1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -220,7 +240,7 @@ def test_unknown_station_and_bad_day_index_are_clear_errors():
 
 
 def test_day_file_round_trip(tmp_path):
-  day = ge.synthetic_day("ota", 2)
+  day = background_model.synthetic_day("ota", 2)
   path = tmp_path / "19990117.txt"
   ge.write_day_file(path, day, comment="station OTA dp1\nmV/km")
   assert path.read_text().startswith("# station OTA dp1\n# mV/km\n")
@@ -256,8 +276,8 @@ def test_day_file_errors_name_the_line(tmp_path):
 
 def test_directory_loader_skips_bad_days_with_reasons(tmp_path):
   for d, name in enumerate(["19990103.txt", "19990101.txt", "19990102.txt"]):
-    ge.write_day_file(tmp_path / name, ge.synthetic_day("mts", d))
-  gap = ge.synthetic_day("mts", 9)
+    ge.write_day_file(tmp_path / name, background_model.synthetic_day("mts", d))
+  gap = background_model.synthetic_day("mts", 9)
   gap[5000] = np.nan
   ge.write_day_file(tmp_path / "19990104.txt", gap)
   (tmp_path / "notes.txt").write_text("not a day\n")
@@ -266,7 +286,7 @@ def test_directory_loader_skips_bad_days_with_reasons(tmp_path):
   np.testing.assert_array_equal(
     records.dates, np.array(["1999-01-01", "1999-01-02", "1999-01-03"], dtype="datetime64[D]")
   )
-  np.testing.assert_allclose(records.days[0], ge.synthetic_day("mts", 1), atol=5e-7)
+  np.testing.assert_allclose(records.days[0], background_model.synthetic_day("mts", 1), atol=5e-7)
   reasons = dict(records.rejected)
   assert "sample" in reasons["19990104.txt"] and "13:53:20" in reasons["19990104.txt"]
   assert "YYYYMMDD" in reasons["notes.txt"]

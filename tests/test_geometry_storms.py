@@ -3,11 +3,12 @@
 import numpy as np
 import pytest
 
-from precursor_jax.anomaly import geometry, storms
+from precursor_jax.anomaly import storms
+from precursor_jax.core import geodesy
+from precursor_jax.core.timeseries import TimeSeries
 from precursor_jax.data import spaceweather
-from precursor_jax.data.timeseries import TimeSeries
 
-R = geometry.EARTH_RADIUS_KM
+R = geodesy.EARTH_RADIUS_KM
 LUSHAN = (30.3, 103.0, 7.0)  # CENC epicentre and magnitude
 GUZAN = (30.12, 102.18)
 BOULDER = (40.137, 254.764)
@@ -20,16 +21,16 @@ def unit_vector(lat, lon):
 
 def test_dobrovolsky_radius_hand_values():
   # The seed paper: Ms 7.0 -> 1,023.29 km.
-  assert geometry.dobrovolsky_radius_km(7.0) == pytest.approx(10**3.01)
-  assert geometry.dobrovolsky_radius_km(7.0) == pytest.approx(1023.29, abs=0.01)
-  np.testing.assert_allclose(geometry.dobrovolsky_radius_km([5.0, 6.0]), [10**2.15, 10**2.58])
+  assert geodesy.dobrovolsky_radius_km(7.0) == pytest.approx(10**3.01)
+  assert geodesy.dobrovolsky_radius_km(7.0) == pytest.approx(1023.29, abs=0.01)
+  np.testing.assert_allclose(geodesy.dobrovolsky_radius_km([5.0, 6.0]), [10**2.15, 10**2.58])
 
 
 def test_haversine_hand_values():
-  assert geometry.haversine_km(0, 0, 90, 0) == pytest.approx(np.pi / 2 * R)
-  assert geometry.haversine_km(0, 0, 0, 1) == pytest.approx(R * np.pi / 180)
-  assert geometry.haversine_km(10, 20, -10, 200) == pytest.approx(np.pi * R)  # antipodes
-  assert geometry.haversine_km(0, 179.5, 0, -179.5) == pytest.approx(R * np.pi / 180)
+  assert geodesy.haversine_km(0, 0, 90, 0) == pytest.approx(np.pi / 2 * R)
+  assert geodesy.haversine_km(0, 0, 0, 1) == pytest.approx(R * np.pi / 180)
+  assert geodesy.haversine_km(10, 20, -10, 200) == pytest.approx(np.pi * R)  # antipodes
+  assert geodesy.haversine_km(0, 179.5, 0, -179.5) == pytest.approx(R * np.pi / 180)
 
 
 def test_haversine_matches_a_vector_oracle():
@@ -41,27 +42,27 @@ def test_haversine_matches_a_vector_oracle():
     np.sum(unit_vector(lat1, lon1) * unit_vector(lat2, lon2), axis=-1),
   )
   np.testing.assert_allclose(
-    geometry.haversine_km(lat1, lon1, lat2, lon2), R * angle, rtol=1e-9, atol=1e-6
+    geodesy.haversine_km(lat1, lon1, lat2, lon2), R * angle, rtol=1e-9, atol=1e-6
   )
 
 
 def test_preparation_zone_membership():
   lat, lon, mag = LUSHAN
-  radius = geometry.dobrovolsky_radius_km(mag)
+  radius = geodesy.dobrovolsky_radius_km(mag)
   # Stations due north of the epicentre at radius -/+ 10 km.
   inside_lat = lat + np.degrees((radius - 10.0) / R)
   outside_lat = lat + np.degrees((radius + 10.0) / R)
   station_lat = np.array([GUZAN[0], BOULDER[0], inside_lat, outside_lat])
   station_lon = np.array([GUZAN[1], BOULDER[1], lon, lon])
   np.testing.assert_array_equal(
-    geometry.in_preparation_zone(lat, lon, mag, station_lat, station_lon),
+    geodesy.in_preparation_zone(lat, lon, mag, station_lat, station_lon),
     [True, False, True, False],
   )
   # Two events against the four stations: (E, S); a M5 at Lushan reaches only ~141 km.
-  both = geometry.in_preparation_zone([lat, lat], [lon, lon], [mag, 5.0], station_lat, station_lon)
+  both = geodesy.in_preparation_zone([lat, lat], [lon, lon], [mag, 5.0], station_lat, station_lon)
   assert both.shape == (2, 4)
   np.testing.assert_array_equal(both[1], [True, False, False, False])  # Guzan is ~80 km away
-  assert geometry.haversine_km(lat, lon, *GUZAN) == pytest.approx(
+  assert geodesy.haversine_km(lat, lon, *GUZAN) == pytest.approx(
     R * np.arccos(np.clip(unit_vector(lat, lon) @ unit_vector(*GUZAN), -1, 1)), rel=1e-9
   )
 

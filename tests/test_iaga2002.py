@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
+from precursor_jax.core.errors import DataFormatError
+from precursor_jax.core.timeseries import gap_report
 from precursor_jax.data import iaga2002
-from precursor_jax.data.errors import DataFormatError
-from precursor_jax.data.timeseries import gap_report
 
 
 def header_record(keyword, value):

@@ -6,7 +6,7 @@ import numpy as np
 import optax
 import pytest
 
-from precursor_jax.models import lstm_ae
+from precursor_jax.models import lstm_ae, registry
 from precursor_jax.models.recurrent import Bidirectional, Recurrent
 
 
@@ -136,7 +136,7 @@ def lstm_ae_parameter_count(day=8640, stride=10, steps=24, bi=512, enc=256, dec=
 
 
 def test_lstm_autoencoder_size_and_shape():
-  model = lstm_ae.build_ses_model("lstm_ae")
+  model = registry.build_ses_network("lstm_ae")
   day = jnp.zeros((2, 8640))
   params = jax.eval_shape(model.init, jax.random.key(0), day)["params"]
   count = sum(np.prod(p.shape) for p in jax.tree.leaves(params))
@@ -144,20 +144,20 @@ def test_lstm_autoencoder_size_and_shape():
   assert jax.eval_shape(model.apply, {"params": params}, day).shape == (2, 8640)
 
 
-@pytest.mark.parametrize("name", lstm_ae.SES_NETWORK_NAMES)
+@pytest.mark.parametrize("name", tuple(registry.SES_NETWORKS))
 def test_every_network_keeps_the_day_shape(name):
-  model = lstm_ae.build_ses_model(name)
+  model = registry.build_ses_network(name)
   params = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, 8640)))
   assert jax.eval_shape(model.apply, params, jnp.zeros((3, 8640))).shape == (3, 8640)
 
 
 def test_unknown_network_name_lists_the_choices():
   with pytest.raises(ValueError, match="lstm_ae, lstm_ae_no_attention"):
-    lstm_ae.build_ses_model("transformer")
+    registry.build_ses_network("transformer")
 
 
 def small_lstm_ae():
-  return lstm_ae.build_ses_model(
+  return registry.build_ses_network(
     "lstm_ae",
     scale=10.0,
     day_samples=480,

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from precursor_jax import metrics
+from precursor_jax.core import metrics
 
 Y = jnp.array([1.0, 0.0, -2.0, 4.0])
 P = jnp.array([2.0, 0.0, -1.0, 2.0])

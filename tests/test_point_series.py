@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
+from precursor_jax.core.errors import DataFormatError
+from precursor_jax.core.timeseries import gap_report
 from precursor_jax.data import point_series
-from precursor_jax.data.errors import DataFormatError
-from precursor_jax.data.timeseries import gap_report
 
 GUZAN_AZIMUTHS = (51.0, 96.0, 141.0, 6.0)
 

@@ -8,7 +8,7 @@ from scipy import stats
 
 from precursor_jax.anomaly import residuals as rs
 from precursor_jax.anomaly import storms
-from precursor_jax.data.timeseries import TimeSeries
+from precursor_jax.core.timeseries import TimeSeries
 
 PER_DAY = 1440
 

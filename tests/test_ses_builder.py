@@ -7,12 +7,15 @@ import sys
 import numpy as np
 import pytest
 
+import data_builders.ses_synthetic as ses_synthetic
 from data_builders.ses_synthetic import ses_synthetic as builder_lib
+from precursor_jax.core import constants
 from precursor_jax.data import geoelectric
-from precursor_jax.data import synthetic_ses as ses
 from precursor_jax.signal import filters
+from precursor_jax.synthetic import geoelectric as background_model
+from precursor_jax.synthetic import ses
 
-N = ses.SAMPLES_PER_DAY
+N = constants.GEOELECTRIC_DAY_SAMPLES
 
 
 def tiny_config(name="tiny_test", **fields):
@@ -24,7 +27,9 @@ def tiny_config(name="tiny_test", **fields):
 def tiny_build(tmp_path_factory):
   data_dir = tmp_path_factory.mktemp("tfds")
   config = tiny_config()
-  splits = {split: ses.load_ses_split(config, split, str(data_dir)) for split in ("train", "test")}
+  splits = {
+    split: ses_synthetic.load_ses_split(config, split, str(data_dir)) for split in ("train", "test")
+  }
   return config, data_dir, splits
 
 
@@ -93,7 +98,7 @@ def test_build_matches_in_memory_examples_and_metadata(tiny_build):
   # The SES sits exactly where the metadata says: target - clean(background) is the rectangle.
   test = splits["test"]
   for row in range(len(test["input"])):
-    observed = geoelectric.synthetic_day("hkb", int(test["day_id"][row]))
+    observed = background_model.synthetic_day("hkb", int(test["day_id"][row]))
     residual = test["target"][row] - filters.clean_day(observed)
     start = int(test["ses_start"][row])
     stop = start + int(test["ses_duration"][row])
@@ -104,14 +109,16 @@ def test_build_matches_in_memory_examples_and_metadata(tiny_build):
 
 def test_two_builds_are_identical(tiny_build, tmp_path):
   config, _, splits = tiny_build
-  again = ses.load_ses_split(config, "train", str(tmp_path))
+  again = ses_synthetic.load_ses_split(config, "train", str(tmp_path))
   for name in ses.FEATURE_DTYPES:
     np.testing.assert_array_equal(again[name], splits["train"][name])
 
 
 def test_loader_without_build_raises(tmp_path):
   with pytest.raises(FileNotFoundError, match="data_builders.ses_synthetic.build"):
-    ses.load_ses_split(tiny_config("never_built"), "train", str(tmp_path), build_if_missing=False)
+    ses_synthetic.load_ses_split(
+      tiny_config("never_built"), "train", str(tmp_path), build_if_missing=False
+    )
 
 
 def test_sweep_config_builds_a_single_test_split(tmp_path):
@@ -122,25 +129,27 @@ def test_sweep_config_builds_a_single_test_split(tmp_path):
       builder_lib.SesSynthetic.builder_configs["amp_06_small"].recipe, num_days=3
     ),
   )
-  arrays = ses.load_ses_split(config, "test", str(tmp_path))
+  arrays = ses_synthetic.load_ses_split(config, "test", str(tmp_path))
   np.testing.assert_array_equal(arrays["day_id"], [0, 1, 2])
   np.testing.assert_array_equal(np.abs(arrays["ses_amplitude"]), 6.0)
   np.testing.assert_array_equal(arrays["ses_duration"], 150)
   with pytest.raises(KeyError, match="has splits"):
-    ses.load_ses_split(config, "train", str(tmp_path))
+    ses_synthetic.load_ses_split(config, "train", str(tmp_path))
 
 
 def test_user_background_directory_build(tmp_path):
   days_dir = tmp_path / "days"
   days_dir.mkdir()
   for d in range(3):
-    day = geoelectric.synthetic_day("mts", d)
+    day = background_model.synthetic_day("mts", d)
     geoelectric.write_day_file(days_dir / f"1999010{d + 1}.txt", day)
-  gap = geoelectric.synthetic_day("mts", 5)
+  gap = background_model.synthetic_day("mts", 5)
   gap[4000] = np.nan
   geoelectric.write_day_file(days_dir / "19990104.txt", gap)
   base = tiny_config("tiny_real", repeats=2, test_fraction=0.5)
-  arrays = ses.load_ses_split(base, "test", str(tmp_path / "tfds"), background_dir=str(days_dir))
+  arrays = ses_synthetic.load_ses_split(
+    base, "test", str(tmp_path / "tfds"), background_dir=str(days_dir)
+  )
   config = builder_lib.with_background_dir(base, str(days_dir))
   builder = builder_lib.SesSynthetic(config=config, data_dir=str(tmp_path / "tfds"))
   assert builder.info.metadata["background_days"] == ["1999-01-01", "1999-01-02", "1999-01-03"]
@@ -164,6 +173,6 @@ def test_split_larger_than_the_tfds_memory_buffer_builds_without_tensorflow(tmp_
   from tensorflow_datasets.core import shuffle as tfds_shuffle
 
   monkeypatch.setattr(tfds_shuffle, "MAX_MEM_BUFFER_SIZE", 10_000)
-  arrays = ses.load_ses_split(tiny_config("tiny_spill"), "train", str(tmp_path))
+  arrays = ses_synthetic.load_ses_split(tiny_config("tiny_spill"), "train", str(tmp_path))
   assert len(arrays["input"]) == 18
   assert tfds_shuffle.MAX_MEM_BUFFER_SIZE == 10_000  # restored after the build

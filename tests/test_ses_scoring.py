@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from precursor_jax.anomaly import ses
-from precursor_jax.data.synthetic_ses import cut_anomaly
+from precursor_jax.synthetic.ses import cut_anomaly
 
 
 def days_with_rectangles(count=64, seed=0, noise=1.0, durations=(150, 181), amplitudes=(10, 15)):

@@ -11,7 +11,8 @@ import jax
 import numpy as np
 import pytest
 
-from precursor_jax.training import checkpoints, ses
+from precursor_jax.tasks import ses
+from precursor_jax.training import checkpoints, loop
 
 
 def test_a_run_writes_its_report(tmp_path, ses_data_dir, tiny_ses_config):
@@ -54,9 +55,9 @@ def test_a_run_stopped_in_the_middle_resumes_to_the_same_parameters(
   tmp_path, ses_data_dir, tiny_ses_config
 ):
   ses.train_and_evaluate(tiny_ses_config(ses_data_dir), tmp_path / "whole")
-  assert ses.train_and_evaluate(
-    tiny_ses_config(ses_data_dir, stop_after_step=4), tmp_path / "resumed"
-  ) == {"stopped_at_step": 4}
+  with pytest.raises(loop.StoppedEarly) as stopped:
+    ses.train_and_evaluate(tiny_ses_config(ses_data_dir, stop_after_step=4), tmp_path / "resumed")
+  assert stopped.value.step == 4
   summary = ses.train_and_evaluate(tiny_ses_config(ses_data_dir), tmp_path / "resumed")
   assert [h["epoch"] for h in summary["history"]] == [1, 2]
   assert_same_final_parameters(tmp_path / "whole", tmp_path / "resumed")

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from precursor_jax.core.errors import DataFormatError
 from precursor_jax.data import spaceweather as sw
-from precursor_jax.data.errors import DataFormatError
 
 STORM_KP_TIME = np.datetime64("2013-03-17T06:00")  # 06-09 UT
 STORM_DST_TIME = np.datetime64("2013-03-17T20:00")  # 20-21 UT

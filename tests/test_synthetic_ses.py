@@ -9,11 +9,13 @@ import sys
 import numpy as np
 import pytest
 
+from precursor_jax.core import constants
 from precursor_jax.data import geoelectric
-from precursor_jax.data import synthetic_ses as ses
 from precursor_jax.signal import filters
+from precursor_jax.synthetic import geoelectric as background_model
+from precursor_jax.synthetic import ses
 
-N = ses.SAMPLES_PER_DAY
+N = constants.GEOELECTRIC_DAY_SAMPLES
 TINY = ses.SesRecipe(num_days=4, repeats=5, ses_seed=11)
 
 
@@ -89,7 +91,7 @@ def test_examples_put_the_ses_where_the_metadata_says():
   recipe = TINY
   for split in ("train", "test"):
     for key, ex in ses.iter_examples(recipe, split):
-      observed = geoelectric.synthetic_day("hkb", int(ex["day_id"]), recipe.seed)
+      observed = background_model.synthetic_day("hkb", int(ex["day_id"]), recipe.seed)
       cleaned = filters.clean_day(observed, recipe.cleaning)
       expected = np.zeros(N)
       start, duration = int(ex["ses_start"]), int(ex["ses_duration"])
@@ -106,7 +108,7 @@ def test_an_example_is_a_function_of_its_key_alone():
   key = ses.example_key(2, 3)
   split = "train" if key in everything else "test"
   ex = dict(ses.iter_examples(TINY, split))[key]
-  observed = geoelectric.synthetic_day("hkb", 2, TINY.seed)
+  observed = background_model.synthetic_day("hkb", 2, TINY.seed)
   draw = ses.draw_ses(np.random.default_rng([TINY.ses_seed, 2, 3]), TINY)
   alone = ses.make_example(observed, filters.clean_day(observed), draw, 2, 3)
   for name in ses.FEATURE_DTYPES:
@@ -133,9 +135,9 @@ def test_test_only_recipe_has_one_split_with_every_day_once():
 
 def test_user_background_directory(tmp_path):
   for d in range(3):
-    day = geoelectric.synthetic_day("ota", d)
+    day = background_model.synthetic_day("ota", d)
     geoelectric.write_day_file(tmp_path / f"2001010{d + 1}.txt", day)
-  bad = geoelectric.synthetic_day("ota", 7)
+  bad = background_model.synthetic_day("ota", 7)
   bad[10:20] = np.nan
   geoelectric.write_day_file(tmp_path / "20010104.txt", bad)
   recipe = ses.SesRecipe(background_dir=str(tmp_path), num_days=None, repeats=2, test_fraction=0.5)
@@ -177,7 +179,7 @@ def test_recipe_validation(fields, match):
 
 
 def test_stable_seed_does_not_depend_on_the_process():
-  code = "from precursor_jax.data import synthetic_ses as s; print(s.stable_seed('hkb'))"
+  code = "from precursor_jax.synthetic import ses as s; print(s.stable_seed('hkb'))"
   root = pathlib.Path(__file__).resolve().parents[1]
   seeds = {
     subprocess.run(

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from precursor_jax.data import timeseries as tsm
-from precursor_jax.data.errors import DataFormatError, GapTooLongError
+from precursor_jax.core import timeseries as tsm
+from precursor_jax.core.errors import DataFormatError, GapTooLongError
 
 HOUR = np.timedelta64(3600, "s")
 T0 = np.datetime64("2013-03-01T00:00:00", "s")

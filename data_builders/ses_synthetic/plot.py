@@ -16,8 +16,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from precursor_jax.data import geoelectric, synthetic_ses
+from precursor_jax.core import constants
 from precursor_jax.signal import filters
+from precursor_jax.synthetic import geoelectric as background_model
+from precursor_jax.synthetic import ses as synthetic_ses
 
 SES_STARTS_H = (2.5, 10.0, 15.0, 19.5)
 SES_MINUTES = 27
@@ -26,15 +28,15 @@ SES_MV_KM = 12.0
 
 def plot_days(out: str, day_index: int = 3, seed: int = 0) -> None:
   """Writes the figure to `out`."""
-  hours = np.arange(geoelectric.SAMPLES_PER_DAY) / 360
-  duration = SES_MINUTES * synthetic_ses.SAMPLES_PER_MINUTE
+  hours = np.arange(constants.GEOELECTRIC_DAY_SAMPLES) / 360
+  duration = SES_MINUTES * constants.GEOELECTRIC_MINUTE_SAMPLES
   ses = sum(
     synthetic_ses.ses_waveform(synthetic_ses.SesDraw(int(h * 360), duration, SES_MV_KM))
     for h in SES_STARTS_H
   )
   fig, axes = plt.subplots(4, 1, figsize=(14, 13), sharex=True)
   for ax, station in zip(axes[:3], ("hkb", "mts", "ota"), strict=True):
-    day = geoelectric.synthetic_day(station, day_index, seed)
+    day = background_model.synthetic_day(station, day_index, seed)
     ax.plot(hours, day + ses, lw=0.5, label="input: observed + SES")
     ax.plot(hours, filters.clean_day(day) + ses, lw=0.9, label="target: cleaned + SES")
     for h in SES_STARTS_H:
@@ -45,7 +47,7 @@ def plot_days(out: str, day_index: int = 3, seed: int = 0) -> None:
     )
     ax.set_ylabel("mV/km")
     ax.legend(loc="upper left")
-  parts = geoelectric.synthetic_day_components("hkb", day_index, seed)
+  parts = background_model.synthetic_day_components("hkb", day_index, seed)
   for name, values in parts.items():
     if name != "offset":
       axes[3].plot(hours, values, lw=0.6, label=name)

@@ -1,5 +1,7 @@
 """tfds builder of the synthetic SES dataset (Wang et al., LSTM-autoencoder SES paper, sec. II-B).
 
+`load_ses_split` reads a split into memory, building the dataset first when it is missing.
+
 Builds array_record files that read back without TensorFlow (`builder.as_data_source()`).
 One example = one day of 0.1 Hz geoelectric field with one embedded SES; the features are
   input (8640,) float32     observed day + SES, mV/km
@@ -9,7 +11,7 @@ One example = one day of 0.1 Hz geoelectric field with one embedded SES; the fea
   ses_amplitude float32     signed amplitude, mV/km
   day_id int32              index of the background day
   repeat int32              index of the SES draw on that day
-The recipe of each config (precursor_jax.data.synthetic_ses.SesRecipe) is stored in the dataset's
+The recipe of each config (precursor_jax.synthetic.ses.SesRecipe) is stored in the dataset's
 metadata.json, as are the rejected days of a user's background directory.
 
 Configs (each also as "<name>_small": 200 background days instead of the paper's 709):
@@ -37,10 +39,16 @@ import zlib
 
 import numpy as np
 import tensorflow_datasets as tfds
+import tqdm
 from etils import epath
 from tensorflow_datasets.core import shuffle as tfds_shuffle
 
-from precursor_jax.data import synthetic_ses
+from precursor_jax.core.constants import (
+  AMPLITUDE_SWEEP_MV_KM,
+  DURATION_SWEEP_MIN,
+  GEOELECTRIC_DAY_SAMPLES,
+)
+from precursor_jax.synthetic import ses as synthetic_ses
 
 PAPER_DAYS = 709  # HKB 1999-2000 after the paper's data cleaning
 TRANSFER_DAYS = 357  # HKB 2001: 9,639 + 1,071 = 10,710 examples = 357 days x 30
@@ -117,6 +125,26 @@ def resized(
   )
 
 
+def validation_of(config: str | SesConfig, repeats: int) -> SesConfig:
+  """A validation set for `config`: its background days with `repeats` fresh SES draws each (an SES
+  seed of its own, so independent of both the train and the test split), one "test" split.
+
+  Sweeps rank their trials on it, never on the test split.
+  """
+  base = config if isinstance(config, SesConfig) else SesSynthetic.builder_configs[config]
+  if repeats < 1:
+    raise ValueError(f"validation repeats must be >= 1, got {repeats}")
+  name = f"{base.name}_val{repeats}r"
+  recipe = dataclasses.replace(
+    base.recipe, repeats=repeats, test_fraction=1.0, ses_seed=synthetic_ses.stable_seed(name)
+  )
+  return SesConfig(
+    name=name,
+    description=f"{base.description}; validation: x{repeats} new SES draws",
+    recipe=recipe,
+  )
+
+
 def _paper_configs() -> list[SesConfig]:
   """The station sets, the small-SES set, the 2001 transfer set and the sweep sets, each at two sizes."""
   configs = []
@@ -138,7 +166,7 @@ def _paper_configs() -> list[SesConfig]:
         num_days=TRANSFER_DAYS if suffix == "" else days,
       )
     )
-    for amp in synthetic_ses.AMPLITUDE_SWEEP_MV_KM:
+    for amp in AMPLITUDE_SWEEP_MV_KM:
       configs.append(
         make_config(
           f"amp_{amp:02d}{suffix}",
@@ -149,7 +177,7 @@ def _paper_configs() -> list[SesConfig]:
           test_fraction=1.0,
         )
       )
-    for minutes in synthetic_ses.DURATION_SWEEP_MIN:
+    for minutes in DURATION_SWEEP_MIN:
       configs.append(
         make_config(
           f"dur_{minutes:02d}{suffix}",
@@ -190,7 +218,7 @@ class SesSynthetic(tfds.core.GeneratorBasedBuilder):
     return epath.Path(__file__)
 
   def _info(self) -> tfds.core.DatasetInfo:
-    day = (synthetic_ses.SAMPLES_PER_DAY,)
+    day = (GEOELECTRIC_DAY_SAMPLES,)
     recipe = self.builder_config.recipe
     metadata = tfds.core.MetadataDict(recipe=_jsonable(dataclasses.asdict(recipe)))
     return tfds.core.DatasetInfo(
@@ -233,6 +261,57 @@ class SesSynthetic(tfds.core.GeneratorBasedBuilder):
 
   def _generate_examples(self, recipe, split, source):
     yield from synthetic_ses.iter_examples(recipe, split, source)
+
+
+def load_ses_split(
+  config: str | SesConfig,
+  split: str,
+  data_dir: str | None = None,
+  *,
+  background_dir: str | None = None,
+  build_if_missing: bool = True,
+  batch_size: int = 512,
+) -> dict[str, np.ndarray]:
+  """A split of a tfds ses_synthetic config in memory, sorted by (day_id, repeat).
+
+  Returns input/target (M, 8640) float32, ses_start, ses_duration, day_id, repeat (M,) int32 and
+  ses_amplitude (M,) float32. config: a config name ("hkb_small", "amp_06", ...) or a SesConfig;
+  with background_dir, the config's recipe on the user's day files (`with_background_dir`).
+  data_dir None is the tfds default (~/tensorflow_datasets). A missing dataset is built first
+  (tfds shows progress bars) unless build_if_missing is False (then FileNotFoundError). Reads
+  through the TensorFlow-free ArrayRecordDataSource in batches; the paper-scale train split is
+  about 1.3 GB.
+  """
+  if background_dir is not None:
+    config = with_background_dir(config, background_dir)
+  builder = SesSynthetic(config=config, data_dir=data_dir)
+  name = builder.builder_config.name
+  if not builder.is_prepared():
+    if not build_if_missing:
+      raise FileNotFoundError(
+        f"ses_synthetic/{name} is not built in {builder.data_dir}; build it with: python -m "
+        f"data_builders.ses_synthetic.build --config={name} --data_dir=DIR"
+      )
+    builder.download_and_prepare()
+  if split not in builder.info.splits:
+    raise KeyError(f"ses_synthetic/{name} has splits {sorted(builder.info.splits)}, not {split!r}")
+  source = builder.as_data_source(split=split)
+  count = len(source)
+  out = {
+    key: np.empty(
+      (count, GEOELECTRIC_DAY_SAMPLES) if key in ("input", "target") else (count,), dtype
+    )
+    for key, dtype in synthetic_ses.FEATURE_DTYPES.items()
+  }
+  for lo in tqdm.trange(
+    0, count, batch_size, desc=f"reading {name}/{split}", unit="batch", leave=False
+  ):
+    batch = source.__getitems__(list(range(lo, min(lo + batch_size, count))))
+    for key, array in out.items():
+      array[lo : lo + len(batch)] = [example[key] for example in batch]
+  # A canonical order that does not depend on how tfds shuffled the records.
+  order = np.lexsort((out["repeat"], out["day_id"]))
+  return {key: array[order] for key, array in out.items()}
 
 
 @contextlib.contextmanager

@@ -43,7 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from precursor_jax.anomaly.storms import StormDays
-from precursor_jax.data.timeseries import infer_interval
+from precursor_jax.core.timeseries import infer_interval
 
 DAY = np.timedelta64(1, "D")
 K_RANGE = (2.0, 3.0)  # the paper's range for k

@@ -31,6 +31,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from precursor_jax.signal.ica import fastica
+
 SUCCESS, NEAR_SUCCESS, FAILURE = 0, 1, 2
 CATEGORY_NAMES = ("success", "near_success", "failure")
 
@@ -155,7 +157,7 @@ def embed_anomaly(days: np.ndarray, anomaly: np.ndarray, start_samples: np.ndarr
   """Adds a cut anomaly (L,) to each day (B, N) starting at start_samples (B,): the paper's Table I protocol.
 
   The anomaly should be the departure from its own day's background
-  (`precursor_jax.data.synthetic_ses.cut_anomaly`), so that embedding it adds the anomaly and not the
+  (`precursor_jax.synthetic.ses.cut_anomaly`), so that embedding it adds the anomaly and not the
   other day's level.
   """
   days = np.array(days, dtype=np.float64, copy=True)
@@ -178,8 +180,6 @@ def detect_with_fastica(days: jax.Array, key: jax.Array, **extract_kwargs) -> Se
   and the component whose rectangle carries the largest share of its energy (amplitude^2 x duration / N)
   is taken as the SES. The amplitude is returned in dipole 0's units (through the mixing matrix).
   """
-  from precursor_jax.signal.ica import fastica  # late: only the baseline needs it
-
   separated = fastica(days, key)
   intervals = extract_ses_interval(separated.sources, **extract_kwargs)
   share = jnp.square(intervals.amplitude) * (intervals.end - intervals.start) / days.shape[-1]

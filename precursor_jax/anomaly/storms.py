@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from precursor_jax.data.timeseries import TimeSeries
+from precursor_jax.core.timeseries import TimeSeries
 
 DAY = np.timedelta64(1, "D")
 

@@ -20,9 +20,9 @@ import re
 
 import numpy as np
 
-from precursor_jax.anomaly.geometry import haversine_km
+from precursor_jax.core.errors import DataFormatError
+from precursor_jax.core.geodesy import haversine_km
 from precursor_jax.data import point_series
-from precursor_jax.data.errors import DataFormatError
 
 BEIJING_UTC_OFFSET = np.timedelta64(8, "h")
 _MAGNITUDE_RE = re.compile(r"^([A-Za-z]+)(\d+(?:\.\d+)?)$")

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from precursor_jax.data.errors import DataFormatError
+from precursor_jax.core.errors import DataFormatError
 
 COLUMNS = ("date", "HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL", "OT")
 SPLITS = ("train", "val", "test")

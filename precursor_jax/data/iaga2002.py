@@ -21,8 +21,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from precursor_jax.data.errors import DataFormatError
-from precursor_jax.data.timeseries import TimeSeries, concatenate, to_regular_grid
+from precursor_jax.core.errors import DataFormatError
+from precursor_jax.core.timeseries import TimeSeries, concatenate, to_regular_grid
 
 MISSING_CODES = (99999.0, 88888.0)
 FILE_SUFFIXES = (".min", ".sec", ".hor", ".day")

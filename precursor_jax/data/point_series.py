@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from precursor_jax.data.errors import DataFormatError
-from precursor_jax.data.timeseries import TimeSeries, merge_channels, to_regular_grid
+from precursor_jax.core.errors import DataFormatError
+from precursor_jax.core.timeseries import TimeSeries, merge_channels, to_regular_grid
 
 MISSING_VALUES = (99999.0, 999999.0)
 _STAMP_FORMATS = {8: "%Y%m%d", 10: "%Y%m%d%H", 12: "%Y%m%d%H%M"}

@@ -21,8 +21,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from precursor_jax.data.errors import DataFormatError
-from precursor_jax.data.timeseries import TimeSeries, to_regular_grid
+from precursor_jax.core.errors import DataFormatError
+from precursor_jax.core.timeseries import TimeSeries, to_regular_grid
 
 KP_INTERVAL = np.timedelta64(3 * 3600, "s")
 DST_INTERVAL = np.timedelta64(3600, "s")

@@ -21,13 +21,12 @@ horizon is one parallel (or one scanned) pass.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from precursor_jax.models.pyraformer import DataEmbedding, Pyraformer, check_forecaster_inputs
+from precursor_jax.models.pyraformer import DataEmbedding, check_forecaster_inputs
 
 
 class RecurrentForecaster(nn.Module):
@@ -162,25 +161,3 @@ class TransformerForecaster(nn.Module):
         self.d_model, self.n_heads, self.d_ff, self.dropout, name=f"decoder_{layer}"
       )(queries, memory, train=train)
     return nn.Dense(self.channels, name="readout")(queries)
-
-
-FORECASTERS: dict[str, Callable[..., nn.Module]] = {
-  "pyraformer": Pyraformer,
-  "lstm": functools.partial(RecurrentForecaster, cell="lstm"),
-  "gru": functools.partial(RecurrentForecaster, cell="gru"),
-  "transformer": TransformerForecaster,
-}
-
-
-def build_forecaster(name: str, **kwargs) -> nn.Module:
-  """The forecaster registered as `name` ('pyraformer', 'lstm', 'gru', 'transformer') built from
-  kwargs.
-
-  Every forecaster takes history_len, horizon and channels, plus its own hyperparameters.
-  """
-  if name not in FORECASTERS:
-    raise ValueError(f"unknown forecaster {name!r}; choose one of {sorted(FORECASTERS)}")
-  try:
-    return FORECASTERS[name](**kwargs)
-  except TypeError as error:
-    raise TypeError(f"forecaster {name!r}: {error}") from None

@@ -53,15 +53,12 @@ layers, batch 32, Adam 1e-3 (the loss of always predicting the mean is 0.031):
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from precursor_jax.core.constants import GEOELECTRIC_DAY_SAMPLES
 from precursor_jax.models.recurrent import Bidirectional, Recurrent
-
-DAY_SAMPLES = 8640  # one day at 0.1 Hz
 
 
 class TimeStepAttention(nn.Module):
@@ -82,7 +79,7 @@ class TimeStepAttention(nn.Module):
 class LSTMAutoencoder(nn.Module):
   """The paper's network on a normalised day (B, 8640) -> (B, 8640); see the module docstring."""
 
-  day_samples: int = DAY_SAMPLES
+  day_samples: int = GEOELECTRIC_DAY_SAMPLES
   conv_stride: int = 10
   num_steps: int = 24
   bidirectional_features: int = 512
@@ -194,36 +191,3 @@ class SesDenoiser(nn.Module):
   def __call__(self, day: jax.Array, train: bool = False) -> jax.Array:
     normalised, offset = self.normalise(day)
     return self.network(normalised, train=train) * self.scale + offset
-
-
-def _registry() -> dict[str, Callable[..., nn.Module]]:
-  from precursor_jax.models import (
-    ses_baselines,  # late import: baselines import DAY_SAMPLES from here
-  )
-
-  return {
-    "lstm_ae": LSTMAutoencoder,
-    "lstm_ae_no_attention": lambda **kw: LSTMAutoencoder(attention=False, **kw),
-    "gru_ae": lambda **kw: LSTMAutoencoder(cell="gru", **kw),
-    "fc_ae": ses_baselines.FullyConvolutionalAutoencoder,
-    "fct_ae": ses_baselines.FullyConnectedAutoencoder,
-  }
-
-
-SES_NETWORK_NAMES = ("lstm_ae", "lstm_ae_no_attention", "gru_ae", "fc_ae", "fct_ae")
-# The block of size hyperparameters each network takes (configs hold one block per family).
-SES_NETWORK_FAMILY = {
-  "lstm_ae": "lstm_ae",
-  "lstm_ae_no_attention": "lstm_ae",
-  "gru_ae": "lstm_ae",
-  "fc_ae": "fc_ae",
-  "fct_ae": "fct_ae",
-}
-
-
-def build_ses_model(name: str, scale: float = 10.0, **kwargs) -> SesDenoiser:
-  """The SES network `name` (one of SES_NETWORK_NAMES) wrapped to work in mV/km."""
-  registry = _registry()
-  if name not in registry:
-    raise ValueError(f"unknown SES network {name!r}; choose one of {', '.join(SES_NETWORK_NAMES)}")
-  return SesDenoiser(network=registry[name](**kwargs), scale=scale)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import flax.linen as nn
 import jax
 
-from precursor_jax.models.lstm_ae import DAY_SAMPLES
+from precursor_jax.core.constants import GEOELECTRIC_DAY_SAMPLES
 
 
 class FullyConvolutionalAutoencoder(nn.Module):
@@ -22,7 +22,7 @@ class FullyConvolutionalAutoencoder(nn.Module):
 
   channels: Sequence[int] = (16, 32, 64, 128)
   strides: Sequence[int] = (10, 4, 4, 3)
-  day_samples: int = DAY_SAMPLES
+  day_samples: int = GEOELECTRIC_DAY_SAMPLES
 
   @nn.compact
   def __call__(self, day: jax.Array, train: bool = False) -> jax.Array:
@@ -47,7 +47,7 @@ class FullyConnectedAutoencoder(nn.Module):
   """Dense 8640 -> 1024 -> 256 -> 1024 -> 8640 with ReLU and LayerNorm between layers."""
 
   hidden: Sequence[int] = (1024, 256, 1024)
-  day_samples: int = DAY_SAMPLES
+  day_samples: int = GEOELECTRIC_DAY_SAMPLES
 
   @nn.compact
   def __call__(self, day: jax.Array, train: bool = False) -> jax.Array:

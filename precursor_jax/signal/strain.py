@@ -38,14 +38,12 @@ NumPy or jax.numpy arrays alike (NaN stays NaN).
 
 from __future__ import annotations
 
-import os
-import sys
 import warnings
 from typing import NamedTuple
 
 import numpy as np
 
-from precursor_jax.data.timeseries import TimeSeries
+from precursor_jax.core.timeseries import TimeSeries
 
 K_THRESHOLD = 0.95
 GAUGES = ("S1", "S2", "S3", "S4")
@@ -223,21 +221,3 @@ def monthly_report(
       f"{'k < ' + str(threshold) if monthly.flagged[m] else ''} |"
     )
   return "\n".join(lines)
-
-
-def main(argv: list[str]) -> None:
-  """`python -m precursor_jax.signal.strain DIR [METADATA_FILE]`: report on h1..h4 in DIR."""
-  from precursor_jax.data.point_series import read_four_gauge
-
-  if len(argv) not in (2, 3):
-    raise SystemExit(main.__doc__)
-  ts = read_four_gauge(
-    argv[1],
-    metadata_file=argv[2] if len(argv) == 3 else None,
-    metadata={"station_name": os.path.basename(os.path.normpath(argv[1]))},
-  )
-  print(monthly_report(ts))
-
-
-if __name__ == "__main__":
-  main(sys.argv)

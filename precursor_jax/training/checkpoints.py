@@ -104,7 +104,14 @@ def restore_or_initialize(
   `init_from`, another run's workdir (its parameters and batch statistics, fresh optimizer and step:
   transfer learning) > `state` as given (scratch). Returns (state, run record)."""
   if checkpointer.latest_step() is not None:
-    state, record = checkpointer.restore(abstract_like(state))
+    try:
+      state, record = checkpointer.restore(abstract_like(state))
+    except Exception as error:  # orbax reports a tree mismatch as a long dump of both trees
+      raise ValueError(
+        f"the checkpoint in {checkpointer.directory} does not fit this model's state "
+        f"({type(error).__name__}): it was written by a run with another model or sizes; "
+        "use another --workdir"
+      ) from error
     print(
       f"resuming from step {checkpointer.latest_step()} in {checkpointer.directory}", flush=True
     )

@@ -8,7 +8,6 @@ resumes where the checkpoint left off.
 from __future__ import annotations
 
 import dataclasses
-import pathlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -20,25 +19,16 @@ from precursor_jax.training import parallel
 from precursor_jax.training.checkpoints import Checkpointer
 from precursor_jax.training.state import Hyperparams, TrainState
 from precursor_jax.training.step import all_finite
-from precursor_jax.training.writer import MetricWriter, Progress, to_python, write_config
+from precursor_jax.training.writer import MetricWriter, Progress, to_python
 
 
-def start_run(config, workdir: str | pathlib.Path, batch_sizes: tuple[int, ...]):
-  """The common start of every task: joins a cluster if there is one, creates the workdir and writes
-  config.json there, builds the device mesh and checks that each of `batch_sizes` divides over it.
-  Returns (workdir as an absolute path, mesh)."""
-  workdir = pathlib.Path(workdir).expanduser().resolve()
-  workdir.mkdir(parents=True, exist_ok=True)
-  parallel.maybe_initialize_distributed()
-  if jax.process_index() == 0:
-    write_config(workdir, config)
-  mesh = parallel.make_mesh(config.get("num_devices"))
-  for batch_size in batch_sizes:
-    parallel.check_batch_size(batch_size, mesh)
-  print(
-    f"devices: {mesh.size} x {jax.devices()[0].platform}; global batch {batch_sizes[0]}", flush=True
-  )
-  return workdir, mesh
+class StoppedEarly(Exception):
+  """The run stopped at `config.stop_after_step` as if killed there (tests of resumption); its
+  checkpoints are written and a rerun resumes from them."""
+
+  def __init__(self, step: int):
+    super().__init__(f"stopped at step {step} (config.stop_after_step); rerun to resume")
+    self.step = step
 
 
 @dataclasses.dataclass(frozen=True)

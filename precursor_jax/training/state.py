@@ -26,6 +26,8 @@ class TrainState:
   batch_stats: PyTree  # BatchNorm running statistics; {} for models without them
   opt_state: PyTree  # Adam moments (optax.scale_by_adam state)
   rng: jax.Array  # (2,) uint32 raw key data; per-step keys are folded from it and the step
+  # Step at which a trial of a sweep diverged (its parameters froze there), -1 while healthy.
+  diverged_at: jax.Array
 
 
 @flax.struct.dataclass
@@ -98,6 +100,7 @@ def create_train_state(
     batch_stats={} if batch_stats is None else batch_stats,
     opt_state=optimizer.init(params),
     rng=jax.random.key_data(rng),
+    diverged_at=jnp.asarray(-1, jnp.int32),
   )
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from precursor_jax.training.state import Hyperparams, TrainState, l2_penalty, learning_rate_at
@@ -77,6 +78,54 @@ def make_train_step(
   return train_step
 
 
+def freeze_diverged(train_step: Callable) -> Callable:
+  """A step for stacked trials (vmapped inside) that freezes a trial whose update is not finite.
+
+  A trial whose loss, gradient norm or updated parameters are NaN/Inf keeps its previous parameters, optimizer moments
+  and batch statistics from then on, and `diverged_at` records the step; its step counter still
+  advances, so every trial stays on the same batch. The other trials are not touched. The metrics
+  gain a per-trial `diverged` flag, which `all_finite` uses to leave frozen trials out.
+  """
+
+  def guarded(state, batch, hp):
+    new_state, metrics = train_step(state, batch, hp)
+    healthy = state.diverged_at < 0
+    # The loss of this step, and the parameters it would leave (a NaN rate keeps the loss finite).
+    params_norm = jax.vmap(optax.tree.norm)(new_state.params)
+    finite = jnp.isfinite(metrics["loss"]) & jnp.isfinite(metrics["grad_norm"])
+    finite = finite & jnp.isfinite(params_norm)
+    keep = healthy & finite
+
+    def choose(new, old):
+      mask = jnp.reshape(keep, keep.shape + (1,) * (new.ndim - keep.ndim))
+      return jnp.where(mask, new, old)
+
+    frozen = jax.tree.map(
+      choose,
+      (new_state.params, new_state.opt_state, new_state.batch_stats),
+      (state.params, state.opt_state, state.batch_stats),
+    )
+    diverged_at = jnp.where(healthy & ~finite, state.step, state.diverged_at)
+    new_state = new_state.replace(
+      params=frozen[0], opt_state=frozen[1], batch_stats=frozen[2], diverged_at=diverged_at
+    )
+    return new_state, dict(metrics, diverged=diverged_at >= 0)
+
+  return guarded
+
+
 def all_finite(metrics: Metrics) -> bool:
-  """True when every metric is finite (host-side guard against NaN/Inf)."""
-  return all(bool(jnp.all(jnp.isfinite(v))) for v in metrics.values())
+  """True when every metric is finite (host-side guard against NaN/Inf).
+
+  With a per-trial `diverged` flag (stacked trials, `freeze_diverged`) the frozen trials are left
+  out: a sweep goes on while at least one trial is healthy.
+  """
+  diverged = metrics.get("diverged")
+  if diverged is None:
+    return all(bool(np.all(np.isfinite(v))) for v in metrics.values())
+  healthy = ~np.asarray(diverged)
+  if not healthy.any():
+    return False
+  return all(
+    bool(np.all(np.isfinite(np.asarray(v)[healthy]))) for k, v in metrics.items() if k != "diverged"
+  )

@@ -28,14 +28,6 @@ def to_python(value: Any) -> Any:
   return value
 
 
-def write_config(workdir: pathlib.Path, config: Any) -> None:
-  """Writes the resolved config as workdir/config.json (ml_collections ConfigDict or dict)."""
-  as_dict = config.to_dict() if hasattr(config, "to_dict") else dict(config)
-  (workdir / "config.json").write_text(
-    json.dumps(to_python(as_dict), indent=2, sort_keys=True, default=str)
-  )
-
-
 class MetricWriter:
   """One JSON line per logged step (and TensorBoard events when tensorboardX is installed).
 

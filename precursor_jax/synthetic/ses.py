@@ -11,7 +11,7 @@ signs on different dipoles (paper, Fig. 2), so a detector must find both. `ses_a
 stored signed.
 
 Randomness is explicit: the SES of (day, repeat) comes from np.random.default_rng([ses_seed,
-day, repeat]) and the synthetic background of a day from (seed, day) (geoelectric.synthetic_day),
+day, repeat]) and the synthetic background of a day from (seed, day) (background_model.synthetic_day),
 so every example is a pure function of its key and the recipe, and builds are deterministic.
 
 Splits follow the paper: the (day, repeat) examples are shuffled with a seeded permutation and
@@ -25,23 +25,14 @@ from __future__ import annotations
 import dataclasses
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
-import tqdm
 
+from precursor_jax.core.constants import GEOELECTRIC_DAY_SAMPLES, GEOELECTRIC_MINUTE_SAMPLES
 from precursor_jax.data import geoelectric
 from precursor_jax.signal import filters
+from precursor_jax.synthetic import geoelectric as background_model
 
-if TYPE_CHECKING:
-  from data_builders.ses_synthetic.ses_synthetic import SesConfig
-
-SAMPLES_PER_DAY = geoelectric.SAMPLES_PER_DAY
-SAMPLES_PER_MINUTE = 60 // geoelectric.SAMPLE_INTERVAL_S  # 6
-# The paper's Fig. 8 test sets (amplitudes at 25 min, durations at 15 mV/km). The paper names 16
-# sets without listing them; these 17 cover every value it mentions.
-AMPLITUDE_SWEEP_MV_KM = (6, 8, 10, 12, 15, 20, 25, 30)
-DURATION_SWEEP_MIN = (10, 15, 20, 25, 30, 35, 40, 45, 50)
 FEATURE_DTYPES = {
   "input": np.float32,
   "target": np.float32,
@@ -82,7 +73,7 @@ class SesRecipe:
     split_by: "example" (the paper: shuffle all (day, repeat) pairs) or "day" (whole days).
     seed: seed of the synthetic background days (shared by the sets that use the same days).
     ses_seed: seed of the SES draws and of the split shuffle.
-    background_dir: a directory of the user's day files (geoelectric.read_day_file format), or
+    background_dir: a directory of the user's day files (data.geoelectric.read_day_file format), or
       None for the synthetic model.
     cleaning: the Savitzky-Golay + moving-average parameters that make the target.
   """
@@ -106,10 +97,10 @@ class SesRecipe:
     if not 0 < lo <= hi:
       raise ValueError(f"amplitude_mv_km must satisfy 0 < low <= high, got {self.amplitude_mv_km}")
     lo_n, hi_n = self.duration_samples
-    if not 1 <= lo_n <= hi_n <= SAMPLES_PER_DAY:
+    if not 1 <= lo_n <= hi_n <= GEOELECTRIC_DAY_SAMPLES:
       raise ValueError(
         f"duration_min {self.duration_min} gives {lo_n}..{hi_n} samples; need "
-        f"1 <= low <= high <= {SAMPLES_PER_DAY}"
+        f"1 <= low <= high <= {GEOELECTRIC_DAY_SAMPLES}"
       )
     if 2 * self.rise_samples > lo_n:
       raise ValueError(
@@ -124,14 +115,14 @@ class SesRecipe:
     if self.repeats < 1:
       raise ValueError(f"repeats must be >= 1, got {self.repeats}")
     if self.background_dir is None:
-      geoelectric.station_model(self.station)  # a clear KeyError for an unknown station
+      background_model.station_model(self.station)  # a clear KeyError for an unknown station
       if self.num_days is None or self.num_days < 1:
         raise ValueError(f"synthetic backgrounds need num_days >= 1, got {self.num_days}")
 
   @property
   def duration_samples(self) -> tuple[int, int]:
     """(low, high) SES duration in samples."""
-    return tuple(int(round(m * SAMPLES_PER_MINUTE)) for m in self.duration_min)
+    return tuple(int(round(m * GEOELECTRIC_MINUTE_SAMPLES)) for m in self.duration_min)
 
   @property
   def split_names(self) -> tuple[str, ...]:
@@ -154,7 +145,7 @@ class SesDraw:
 
 
 def draw_ses(
-  rng: np.random.Generator, recipe: SesRecipe, num_samples: int = SAMPLES_PER_DAY
+  rng: np.random.Generator, recipe: SesRecipe, num_samples: int = GEOELECTRIC_DAY_SAMPLES
 ) -> SesDraw:
   """Duration, amplitude, sign and start (SES fully inside the day), in that order of draws."""
   lo_n, hi_n = recipe.duration_samples
@@ -166,7 +157,7 @@ def draw_ses(
 
 
 def ses_waveform(
-  draw: SesDraw, rise_samples: int = 0, num_samples: int = SAMPLES_PER_DAY
+  draw: SesDraw, rise_samples: int = 0, num_samples: int = GEOELECTRIC_DAY_SAMPLES
 ) -> np.ndarray:
   """The SES as a day-long series, zero outside [start, start + duration); (T,) float64.
 
@@ -231,7 +222,7 @@ def backgrounds(recipe: SesRecipe) -> Backgrounds:
     def synthetic(i: int) -> np.ndarray:
       if not 0 <= i < n:
         raise IndexError(f"day {i} outside 0..{n - 1}")
-      return geoelectric.synthetic_day(recipe.station, i, recipe.seed)
+      return background_model.synthetic_day(recipe.station, i, recipe.seed)
 
     return Backgrounds(n, synthetic, tuple(f"synthetic {recipe.station} day {i}" for i in range(n)))
   records = geoelectric.load_day_directory(recipe.background_dir, on_bad_day="skip")
@@ -333,57 +324,6 @@ def examples_in_memory(recipe: SesRecipe, split: str) -> dict[str, np.ndarray]:
   return stack_examples(examples)
 
 
-def load_ses_split(
-  config: str | SesConfig,
-  split: str,
-  data_dir: str | None = None,
-  *,
-  background_dir: str | None = None,
-  build_if_missing: bool = True,
-  batch_size: int = 512,
-) -> dict[str, np.ndarray]:
-  """A split of a tfds ses_synthetic config in memory, sorted by (day_id, repeat).
-
-  Returns input/target (M, 8640) float32, ses_start, ses_duration, day_id, repeat (M,) int32 and
-  ses_amplitude (M,) float32. config: a config name ("hkb_small", "amp_06", ...) or a SesConfig;
-  with background_dir, the config's recipe on the user's day files (`with_background_dir`).
-  data_dir None is the tfds default (~/tensorflow_datasets). A missing dataset is built first
-  (tfds shows progress bars) unless build_if_missing is False (then FileNotFoundError). Reads
-  through the TensorFlow-free ArrayRecordDataSource in batches; the paper-scale train split is
-  about 1.3 GB.
-  """
-  from data_builders.ses_synthetic import ses_synthetic  # tfds only when a dataset is loaded
-
-  if background_dir is not None:
-    config = ses_synthetic.with_background_dir(config, background_dir)
-  builder = ses_synthetic.SesSynthetic(config=config, data_dir=data_dir)
-  name = builder.builder_config.name
-  if not builder.is_prepared():
-    if not build_if_missing:
-      raise FileNotFoundError(
-        f"ses_synthetic/{name} is not built in {builder.data_dir}; build it with: python -m "
-        f"data_builders.ses_synthetic.build --config={name} --data_dir=DIR"
-      )
-    builder.download_and_prepare()
-  if split not in builder.info.splits:
-    raise KeyError(f"ses_synthetic/{name} has splits {sorted(builder.info.splits)}, not {split!r}")
-  source = builder.as_data_source(split=split)
-  count = len(source)
-  out = {
-    key: np.empty((count, SAMPLES_PER_DAY) if key in ("input", "target") else (count,), dtype)
-    for key, dtype in FEATURE_DTYPES.items()
-  }
-  for lo in tqdm.trange(
-    0, count, batch_size, desc=f"reading {name}/{split}", unit="batch", leave=False
-  ):
-    batch = source.__getitems__(list(range(lo, min(lo + batch_size, count))))
-    for key, array in out.items():
-      array[lo : lo + len(batch)] = [example[key] for example in batch]
-  # A canonical order that does not depend on how tfds shuffled the records.
-  order = np.lexsort((out["repeat"], out["day_id"]))
-  return {key: array[order] for key, array in out.items()}
-
-
 def multi_dipole_examples(
   recipe: SesRecipe, num_days: int, num_dipoles: int = 3, first_day: int = 0
 ) -> dict[str, np.ndarray]:
@@ -392,7 +332,7 @@ def multi_dipole_examples(
   Day d (first_day <= d < first_day + num_days) gets one SES drawn as for the recipe; dipole 0 sees it
   with gain 1 (so ses_amplitude is in dipole 0's units), dipole k > 0 with a gain of random sign and size
   0.5-1.5 (the real Jan-1999 SESs differ in size and sign between dipoles). Backgrounds come from
-  `geoelectric.multi_dipole_days`. Returns input (num_days, num_dipoles, T) float32 and ses_start,
+  `background_model.multi_dipole_days`. Returns input (num_days, num_dipoles, T) float32 and ses_start,
   ses_duration, ses_amplitude (num_days,).
   """
   if recipe.background_dir is not None:
@@ -406,7 +346,7 @@ def multi_dipole_examples(
     gains = np.concatenate(
       [[1.0], rng.uniform(0.5, 1.5, num_dipoles - 1) * rng.choice([-1.0, 1.0], num_dipoles - 1)]
     )
-    observed = geoelectric.multi_dipole_days(recipe.station, day, num_dipoles, recipe.seed)
+    observed = background_model.multi_dipole_days(recipe.station, day, num_dipoles, recipe.seed)
     inputs.append(observed + gains[:, None] * ses_waveform(draw, recipe.rise_samples)[None, :])
     starts.append(draw.start)
     durations.append(draw.duration)

@@ -12,8 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from precursor_jax.anomaly.ses import CATEGORY_NAMES, score_detections
-
-SAMPLES_PER_HOUR = 360  # 0.1 Hz
+from precursor_jax.core.constants import GEOELECTRIC_HOUR_SAMPLES
 
 
 def ses_detections(
@@ -26,7 +25,7 @@ def ses_detections(
   """Input, target and network output of `count` test days, true SES (grey) and detected interval (red)."""
   count = min(count, len(outputs))
   fig, axes = plt.subplots(count, 1, figsize=(11, 2.4 * count), sharex=True, squeeze=False)
-  hours = np.arange(arrays["input"].shape[-1]) / SAMPLES_PER_HOUR
+  hours = np.arange(arrays["input"].shape[-1]) / GEOELECTRIC_HOUR_SAMPLES
   categories = score_detections(
     predictions["start"][:count],
     predictions["end"][:count],
@@ -39,11 +38,14 @@ def ses_detections(
     ax.plot(hours, outputs[i], lw=0.8, color="tab:orange", label="network output")
     start, duration = arrays["ses_start"][i], arrays["ses_duration"][i]
     ax.axvspan(
-      start / SAMPLES_PER_HOUR, (start + duration) / SAMPLES_PER_HOUR, color="0.85", zorder=0
+      start / GEOELECTRIC_HOUR_SAMPLES,
+      (start + duration) / GEOELECTRIC_HOUR_SAMPLES,
+      color="0.85",
+      zorder=0,
     )
     ax.axvspan(
-      predictions["start"][i] / SAMPLES_PER_HOUR,
-      predictions["end"][i] / SAMPLES_PER_HOUR,
+      predictions["start"][i] / GEOELECTRIC_HOUR_SAMPLES,
+      predictions["end"][i] / GEOELECTRIC_HOUR_SAMPLES,
       ymin=0.9,
       ymax=1.0,
       color="tab:red",

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from precursor_jax.data.errors import DataFormatError, GapTooLongError
+from precursor_jax.core.errors import DataFormatError, GapTooLongError
 
 SECOND = np.timedelta64(1, "s")
 
