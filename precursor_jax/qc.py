@@ -5,7 +5,8 @@
   python -m precursor_jax.qc --iaga2002 tests/data/geomag/BOU201601vmin_first6h.min
 
 Four-gauge strain: the self-consistency coefficient k per month and day, the shares that pass,
-the ranges of Sa, S13 and S24 (signal/strain.py). Any record: its gaps.
+the ranges of Sa, S13 and S24 (signal/strain.py). Any record: its gaps, and what the reader assumed
+about odd header values (metadata["assumptions"]).
 """
 
 from __future__ import annotations
@@ -26,11 +27,15 @@ _IAGA = flags.DEFINE_string("iaga2002", None, "An IAGA-2002 file or a directory 
 
 
 def gap_lines(ts, limit: int = 20) -> list[str]:
+  """The gaps of a series, then what the reader assumed about odd header values (if anything)."""
   gaps = gap_report(ts)
   lines = [f"{len(gaps)} gap(s) in {ts.channels}:"]
   lines += [f"  {g.channel}: {g.start} .. {g.end} ({g.n_samples} samples)" for g in gaps[:limit]]
   if len(gaps) > limit:
     lines.append(f"  ... and {len(gaps) - limit} more")
+  assumptions = ts.metadata.get("assumptions") or []
+  lines += [f"{len(assumptions)} assumption(s) about the header:"] if assumptions else []
+  lines += [f"  {a}" for a in assumptions]
   return lines
 
 

@@ -27,11 +27,14 @@ float32 array.
 from __future__ import annotations
 
 import csv
+import io
 import os
 from collections.abc import Sequence
 
 import numpy as np
 
+from precursor_jax.core import ranges as ranges_lib
+from precursor_jax.core import textio
 from precursor_jax.core.errors import DataFormatError
 
 COLUMNS = ("date", "HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL", "OT")
@@ -40,12 +43,16 @@ SPLITS = ("train", "val", "test")
 HOURLY_BORDERS = (12 * 30 * 24, 16 * 30 * 24, 20 * 30 * 24)
 
 
-def read_ett_csv(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+def read_ett_csv(
+  path: str | os.PathLike, *, ranges: ranges_lib.RangeOverrides | None = None
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
   """Reads an ETT CSV: (timestamps (T,) datetime64[s], values (T, 7) float64, value column names).
 
+  The file may be gzip-compressed, carry a UTF-8 BOM or CRLF line ends (core/textio.py).
   Raises FileNotFoundError naming the file if it is missing, and DataFormatError naming the file and
-  line for a wrong header, a row with the wrong number of fields, an empty (missing) value, an
-  unparsable number or date, or timestamps that are not strictly increasing at a constant step.
+  line for a wrong header, a row with the wrong number of fields, an empty (missing) or NaN value,
+  an unparsable number or date, an inf or implausible value (core/ranges.py "ett_value";
+  `ranges=` overrides), or timestamps that are not strictly increasing at a constant step.
   """
   path = os.fspath(path)
   if not os.path.isfile(path):
@@ -53,8 +60,7 @@ def read_ett_csv(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, tuple
       f"ETT file not found: {path} (expected a CSV such as ETTh1.csv from "
       "github.com/zhouhaoyi/ETDataset, folder ETT-small)"
     )
-  with open(path, newline="") as handle:
-    rows = list(csv.reader(handle))
+  rows = list(csv.reader(io.StringIO(textio.read_text(path))))
   if not rows:
     raise DataFormatError(path, 1, f"empty file; expected the header {','.join(COLUMNS)}")
   header = tuple(field.strip() for field in rows[0])
@@ -89,9 +95,17 @@ def read_ett_csv(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, tuple
     raise DataFormatError(path, 2, "no data rows after the header")
   timestamps = np.array(dates, dtype="datetime64[s]")
   values = np.asarray(values, dtype=np.float64)
-  if not np.all(np.isfinite(values)):
-    line = 2 + int(np.argwhere(~np.isfinite(values))[0, 0])
-    raise DataFormatError(path, line, "non-finite value (nan or inf)")
+  if np.isnan(values).any():
+    line = 2 + int(np.argwhere(np.isnan(values))[0, 0])
+    raise DataFormatError(path, line, "non-finite value nan (ETT files have no gaps)")
+  ranges_lib.check_values(
+    values,
+    "ett_value",
+    path=path,
+    lines=np.arange(2, 2 + len(values)),
+    fields=COLUMNS[1:],
+    ranges=ranges,
+  )
   steps = np.diff(timestamps).astype(np.int64)
   if len(steps) and (steps[0] <= 0 or np.any(steps != steps[0])):
     bad = 0 if steps[0] <= 0 else int(np.argmax(steps != steps[0]))

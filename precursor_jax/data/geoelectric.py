@@ -4,14 +4,20 @@ A "day" is one (8640,) float64 array: 24 h of one dipole's electric field in mV/
 sampled every 10 s, sample 0 at 00:00 local time (core.constants).
 
 1. A directory of the user's own records, one file per local day (`read_day_file`):
-   `YYYYMMDD.txt`, 8640 lines, one value per line in mV/km, sample i at 00:00 + 10 i s local time;
-   lines starting with "#" are comments; "nan", an empty value or a sentinel (99999, 999999) marks a
-   missing sample. A day with any missing sample is rejected with a message that names the file and
-   the gap; it is never patched. `days_from_timeseries` cuts any 10-s `TimeSeries` into such days.
+   `YYYYMMDD.txt` (or `YYYYMMDD.txt.gz`), 8640 lines, one value per line in mV/km, sample i at
+   00:00 + 10 i s local time; lines starting with "#" are comments; "nan", an empty value or a fill
+   code (`FILL_CODES`: 99999, 999999) marks a missing sample. A day with any missing sample is
+   rejected with a message that names the file and the gap; it is never patched.
+   `days_from_timeseries` cuts any 10-s `TimeSeries` into such days.
 
 2. EarthDataLogger ASCII magnetotelluric files (10 Hz, 5-minute files named
    `STATION_YYMMDDhhmmss.EX`), the format of the real MT test records, with anti-alias decimation to
    0.1 Hz (`read_edl_timeseries`).
+
+Both readers open files with core/textio.py (UTF-8 or GB18030, BOM, CRLF, `.gz`) and check every
+value against core/ranges.py ("geoelectric_field", -1e6..1e6 mV/km; `ranges=` overrides): an inf or
+an implausible value is a DataFormatError naming the file, the line and the field, never a gap
+and never data. EDL files have no missing-value code, so a NaN in one is an error too.
 
 The synthetic background model the SES datasets use by default is precursor_jax.synthetic.geoelectric.
 """
@@ -30,6 +36,8 @@ from typing import NamedTuple
 import numpy as np
 import scipy.signal
 
+from precursor_jax.core import ranges as ranges_lib
+from precursor_jax.core import textio
 from precursor_jax.core import timeseries as ts_lib
 from precursor_jax.core.constants import GEOELECTRIC_DAY_SAMPLES, GEOELECTRIC_INTERVAL_S
 from precursor_jax.core.errors import DataFormatError
@@ -39,7 +47,7 @@ from precursor_jax.core.errors import DataFormatError
 # ---------------------------------------------------------------------------------------------
 
 DAY_FILE_NAME = re.compile(r"^(\d{4})(\d{2})(\d{2})\.txt$")
-MISSING_SENTINELS = (99999.0, 999999.0)
+FILL_CODES = (99999.0, 999999.0)
 
 
 class DayGapError(DataFormatError):
@@ -80,39 +88,50 @@ def _describe_gaps(missing: np.ndarray, line_of: np.ndarray, unit: str = "lines"
 
 
 def read_day_file(
-  path: str | os.PathLike, missing_values: Sequence[float] = MISSING_SENTINELS
+  path: str | os.PathLike,
+  missing_values: Sequence[float] = FILL_CODES,
+  *,
+  ranges: ranges_lib.RangeOverrides | None = None,
 ) -> np.ndarray:
   """One day file: 8640 values (mV/km), one per line, "#" comments; (8640,) float64.
 
-  Raises DataFormatError naming the file and line for an unreadable value or a wrong count, and
-  DayGapError naming the gap ("nan", an empty line or a sentinel value) for a day with gaps.
+  Raises DataFormatError naming the file and line for an unreadable, infinite or implausible value
+  or a wrong count, and DayGapError naming the gap ("nan", an empty line or a fill code) for a
+  day with gaps.
   """
   path = pathlib.Path(path)
   values, lines = [], []
-  with open(path, encoding="utf-8") as f:
-    for number, raw in enumerate(f, start=1):
-      text = raw.strip()
-      if text.startswith("#"):
-        continue
-      if not text:
-        value = math.nan
-      else:
-        try:
-          value = float(text)
-        except ValueError:
-          raise DataFormatError(
-            path, number, f"expected one number (mV/km) per line, got {text[:40]!r}"
-          ) from None
-      values.append(value)
-      lines.append(number)
+  for number, raw in enumerate(textio.read_lines(path), start=1):
+    text = raw.strip()
+    if text.startswith("#"):
+      continue
+    if not text:
+      value = math.nan
+    else:
+      try:
+        value = float(text)
+      except ValueError:
+        raise DataFormatError(
+          path, number, f"expected one number (mV/km) per line, got {text[:40]!r}"
+        ) from None
+    values.append(value)
+    lines.append(number)
   if len(values) != GEOELECTRIC_DAY_SAMPLES:
     raise DataFormatError(
       path,
       None,
       f"expected {GEOELECTRIC_DAY_SAMPLES} values (one day at 0.1 Hz), got {len(values)}",
     )
-  day = np.array(values)
-  missing = ~np.isfinite(day) | np.isin(day, np.asarray(missing_values, dtype=np.float64))
+  day = ranges_lib.clean_values(
+    values,
+    "geoelectric_field",
+    fill_codes=missing_values,
+    path=path,
+    lines=lines,
+    fields="value",
+    ranges=ranges,
+  )
+  missing = np.isnan(day)
   if missing.any():
     raise DayGapError(
       path, int(lines[int(np.argmax(missing))]), _describe_gaps(missing, np.asarray(lines))
@@ -135,13 +154,15 @@ def load_day_directory(
   directory: str | os.PathLike,
   *,
   on_bad_day: str = "skip",
-  missing_values: Sequence[float] = MISSING_SENTINELS,
+  missing_values: Sequence[float] = FILL_CODES,
+  ranges: ranges_lib.RangeOverrides | None = None,
 ) -> DayRecords:
-  """All `YYYYMMDD.txt` day files of a directory, in date order.
+  """All `YYYYMMDD.txt` (or `.txt.gz`) day files of a directory, in date order.
 
   on_bad_day: "skip" leaves out a day with gaps or a malformed file (listed in `rejected` with the
-  reason); "raise" re-raises its error. Other *.txt names are listed in `rejected`. Raises
-  ValueError when no day is accepted.
+  reason); "raise" re-raises its error. Other *.txt names, and a second file of the same date
+  (`19990101.txt` and `19990101.txt.gz`), are listed in `rejected`. Raises ValueError when no day
+  is accepted.
   """
   if on_bad_day not in ("skip", "raise"):
     raise ValueError(f"on_bad_day must be 'skip' or 'raise', got {on_bad_day!r}")
@@ -149,8 +170,9 @@ def load_day_directory(
   if not directory.is_dir():
     raise FileNotFoundError(f"no directory {directory}")
   days, dates, rejected = [], [], []
-  for path in sorted(directory.glob("*.txt")):
-    match = DAY_FILE_NAME.match(path.name)
+  candidates = [p for p in sorted(directory.iterdir()) if textio.logical_name(p).endswith(".txt")]
+  for path in candidates:
+    match = DAY_FILE_NAME.match(textio.logical_name(path))
     if match is None:
       rejected.append((path.name, "name is not YYYYMMDD.txt"))
       continue
@@ -159,8 +181,11 @@ def load_day_directory(
     except ValueError:
       rejected.append((path.name, "name is not a valid date"))
       continue
+    if date in dates:
+      rejected.append((path.name, f"a second file for {date}"))
+      continue
     try:
-      day = read_day_file(path, missing_values)
+      day = read_day_file(path, missing_values, ranges=ranges)
     except DataFormatError as e:
       if on_bad_day == "raise":
         raise
@@ -238,21 +263,30 @@ class EdlSegment:
     return self.start + np.timedelta64(int(round(len(self.values) * 1000 / self.rate_hz)), "ms")
 
 
-def _read_column(path: pathlib.Path) -> np.ndarray:
-  """One number per line; DataFormatError names the first bad line (or an empty file)."""
-  if path.stat().st_size == 0:
+def _read_column(path: pathlib.Path) -> tuple[np.ndarray, np.ndarray]:
+  """One number per line ("#" comments and blank lines skipped): (values, their line numbers).
+
+  DataFormatError names the first bad line, or an empty file.
+  """
+  numbered = [
+    (number, text)
+    for number, text in enumerate((t.strip() for t in textio.read_lines(path)), start=1)
+    if text and not text.startswith("#")
+  ]
+  if not numbered:
     raise DataFormatError(path, None, "empty file, expected one number per line")
+  lines = np.array([n for n, _ in numbered])
+  texts = [t for _, t in numbered]
   try:
-    return np.loadtxt(path, dtype=np.float64, ndmin=1)
+    return np.array(texts, dtype=np.float64), lines
   except ValueError:
-    with open(path, encoding="ascii", errors="replace") as f:
-      for number, line in enumerate(f, start=1):
-        try:
-          float(line)
-        except ValueError:
-          raise DataFormatError(
-            path, number, f"expected one number per line, got {line.strip()[:40]!r}"
-          ) from None
+    for number, text in numbered:
+      try:
+        float(text)
+      except ValueError:
+        raise DataFormatError(
+          path, int(number), f"expected one number per line, got {text[:40]!r}"
+        ) from None
     raise
 
 
@@ -264,15 +298,18 @@ def read_edl_ascii(
   dipole_length_m: float = 25.0,
   amplification: float = 10.0,
   gain: float = 1.0,
+  ranges: ranges_lib.RangeOverrides | None = None,
 ) -> list[EdlSegment]:
   """EarthDataLogger ASCII E-field files of a directory as gap-free segments, in mV/km.
 
-  Files are `STATION_YYMMDDhhmmss.CH`, the time (UTC) of their first sample, one raw value per
-  line in microvolts at the logger. E [mV/km = uV/m] = raw / (amplification * gain * dipole length
-  in m), the conversion of MTpy's `EDL_e_field` (defaults: station BP02 of the MTpy examples, 25 m
-  dipoles, pre-amplifier gain 10). A file that starts exactly where the previous one ends extends
-  the segment; a later start opens a new segment (the gap between them is left as a gap); an
-  earlier start (overlap), a missing channel or unequal lengths raise DataFormatError.
+  Files are `STATION_YYMMDDhhmmss.CH` (or the same name with `.gz`), the time (UTC) of their
+  first sample, one raw value per line in microvolts at the logger; the converted values must be
+  plausible ("geoelectric_field", module docstring). E [mV/km = uV/m] = raw / (amplification *
+  gain * dipole length in m), the conversion of MTpy's `EDL_e_field` (defaults: station BP02 of
+  the MTpy examples, 25 m dipoles, pre-amplifier gain 10). A file that starts exactly where the
+  previous one ends extends the segment; a later start opens a new segment (the gap between them
+  is left as a gap); an earlier start (overlap), a missing channel or unequal lengths raise
+  DataFormatError.
   """
   bad = [c for c in channels if not c.startswith("E")]
   if bad:
@@ -280,7 +317,7 @@ def read_edl_ascii(
   directory = pathlib.Path(directory)
   by_stamp: dict[str, dict[str, pathlib.Path]] = {}
   for path in directory.iterdir():
-    match = EDL_FILE_NAME.match(path.name)
+    match = EDL_FILE_NAME.match(textio.logical_name(path))
     if match and match["channel"] in channels:
       by_stamp.setdefault(match["stamp"], {})[match["channel"]] = path
   if not by_stamp:
@@ -295,12 +332,30 @@ def read_edl_ascii(
     if missing:
       some = next(iter(files.values()))
       raise DataFormatError(some, None, f"no file for channel(s) {missing} at {stamp}")
-    columns = [_read_column(files[c]) for c in channels]
+    columns = []
+    for c in channels:
+      raw, lines = _read_column(files[c])
+      if np.isnan(raw).any():
+        raise DataFormatError(
+          files[c],
+          int(lines[np.argmax(np.isnan(raw))]),
+          "NaN: EDL files have no missing-value code, expected one number per line",
+        )
+      columns.append(
+        ranges_lib.clean_values(
+          raw * scale,
+          "geoelectric_field",
+          path=files[c],
+          lines=lines,
+          fields=f"{c} (raw value x {scale:g})",
+          ranges=ranges,
+        )
+      )
     lengths = {files[c].name: len(col) for c, col in zip(channels, columns, strict=True)}
     if len(set(lengths.values())) != 1:
       raise DataFormatError(files[channels[0]], None, f"channel files differ in length: {lengths}")
     start = np.datetime64(datetime.datetime.strptime(stamp, "%y%m%d%H%M%S"), "ms")
-    block = np.stack(columns, axis=1) * scale
+    block = np.stack(columns, axis=1)
     names = tuple(files[c].name for c in channels)
     if segments:
       prev = segments[-1]

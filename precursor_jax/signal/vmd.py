@@ -69,6 +69,29 @@ series. float32 modes differ from float64 ones by ~1e-4 of the largest mode ampl
 the offset, which dominates). For numbers that must equal vmdpy's, enable x64; for float32 runs,
 prefer stopping="relative".
 
+Non-finite input. Called with concrete values, `vmd` raises a ValueError naming the first NaN/Inf
+(and a value that overflows the working float type, e.g. 1e39 without x64). Under `jax.jit` (or
+vmap, grad...) the values are tracers and cannot be checked eagerly, so the check is part of the
+program: a series with any NaN or Inf gets NaN modes and NaN omega and num_iterations == 0 (no
+update runs; every finite input runs at least one), so no plausible-looking numbers come from a
+gap. Members of a batch are judged one by one.
+
+Internal scaling. Each series is divided by a power of two 2^e close to its largest |value|
+(from frexp, so |x| / 2^e < 1) before the ADMM and the modes are multiplied back by 2^e at the end.
+Multiplying by a power of two is exact in binary floating point, and so is every FFT, sum, product
+and quotient of the ADMM on the scaled values (each intermediate is the unscaled one times an exact
+power of two), so for ordinary inputs the modes, omega and update counts are bit-for-bit those of
+an unscaled run. What changes is the range: sum_k ||u_k||^2 can reach 4 N^3 max|x|^2, which
+overflowed float32 (3.4e38) once max|x| passed ~9e18 / N^1.5 (3e14 for N = 1e3, 3e10 for a year of
+1-minute samples) and gave NaN omega; scaled it stays below 4 N^3. The absolute stopping test
+compares a squared amplitude, so it is applied on the scaled side with tol and vmdpy's 2.2e-16
+offset both multiplied by 2^-2e, which makes exactly the decision of the unscaled test (both sides
+of the comparison carry the same power of two). Where tol * 2^-2e falls below the smallest normal
+number of the working precision (float32: max|x| above ~3e15 for tol = 1e-7) it is flushed to 0,
+and the absolute test means "until the iterate stops changing" (or max_iter), which is all an
+absolute 1e-7 on a squared 1e15-scale amplitude can mean in float32; the offset is flushed above
+~1e11, which matters only for tol < 2.2e-16. Prefer stopping="relative" for such inputs.
+
 Cost: per update one fused Gauss-Seidel pass over K x N bins and one fused reduction pass (omega,
 energies, the stopping measure); two updates per loop body so neither iterate is copied. Memory is
 a few (K, N) complex arrays: ~0.5 GiB peak RSS for one year of 1-minute data, float64.
@@ -103,7 +126,8 @@ class VMDResult(NamedTuple):
     modes: (..., K, T) real modes, same length T as the input, sorted by ascending omega.
     omega: (..., K) centre frequencies of those modes in cycles per sample, ascending.
     num_iterations: (...) int32, ADMM updates run (vmdpy: len(omega history)); with
-      iterate="penultimate" the modes are those after num_iterations - 1 updates.
+      iterate="penultimate" the modes are those after num_iterations - 1 updates. 0 marks a
+      series with NaN/Inf under tracing, whose modes and omega are then NaN (module docstring).
   """
 
   modes: jax.Array
@@ -143,7 +167,8 @@ def vmd(
   """Decompose (..., T) real signals into K modes; returns modes (..., K, T) and omega (..., K).
 
   Args:
-    signal: (..., T) real array, T >= 2 * num_modes, finite; leading dimensions are a batch.
+    signal: (..., T) real array, T >= 2 * num_modes, finite (checked when concrete; a traced
+      non-finite series gives NaN, see the module docstring); leading dimensions are a batch.
     num_modes: K, the number of modes.
     alpha: bandwidth penalty (> 0); larger means narrower modes.
     tau: dual-ascent step (>= 0); 0 means no exact reconstruction constraint (noise slack).
@@ -163,6 +188,7 @@ def vmd(
   _check_options(num_modes, alpha, tau, tol, init, max_iter, key, stopping, iterate)
   batch_shape, length = x.shape[:-1], x.shape[-1]
   real_dtype = jnp.result_type(float)  # float64 under x64, else float32
+  _check_representable(x, real_dtype)
   flat = jnp.asarray(x, real_dtype).reshape((-1, length))
   even = length - length % 2
   omega0 = _initial_omega(init, num_modes, even, dc, key, real_dtype)
@@ -270,6 +296,35 @@ def _check_signal(signal, num_modes) -> jax.Array | np.ndarray:
   return x
 
 
+def _check_representable(x, real_dtype) -> None:
+  """A concrete input whose values overflow the working float type raises (an inf otherwise)."""
+  if isinstance(x, np.ndarray) and x.size:
+    peak = float(np.max(np.abs(x)))
+    limit = float(jnp.finfo(real_dtype).max)
+    if peak > limit:
+      raise ValueError(
+        f"vmd: signal reaches |x| = {peak:.3g}, beyond the largest {jnp.dtype(real_dtype).name} "
+        f"({limit:.3g}); enable x64 (jax.enable_x64) or rescale the input"
+      )
+
+
+def _power_of_two(exponent: jax.Array, dtype) -> jax.Array:
+  """2.0**exponent, exactly, built from its bits; exponent must give a normal number."""
+  info = jnp.finfo(dtype)
+  int_dtype = jnp.int64 if info.bits == 64 else jnp.int32
+  bits = (exponent.astype(int_dtype) + (1 - info.minexp)) << info.nmant
+  return lax.bitcast_convert_type(bits, dtype)
+
+
+def _scale_exponent(x: jax.Array) -> jax.Array:
+  """e with max|x| / 2^e in [0.5, 1) (0 for an all-zero or non-finite x), clipped so that both
+  2^e and 2^-e are normal numbers of x's type."""
+  info = jnp.finfo(x.dtype)
+  peak = jnp.max(jnp.abs(x))
+  _, exponent = jnp.frexp(jnp.where(jnp.isfinite(peak), peak, 0.0))
+  return jnp.clip(exponent, info.minexp, -info.minexp)
+
+
 def _check_options(num_modes, alpha, tau, tol, init, max_iter, key, stopping, iterate):
   """Raise ValueError naming the first invalid option."""
   if not isinstance(num_modes, (int, np.integer)) or isinstance(num_modes, bool) or num_modes < 1:
@@ -335,25 +390,37 @@ def _vmd_batch(signals, omega0, alpha, tau, tol, *, dc, max_iter, use_dual, rela
 
 
 def _vmd_single(x, *, omega0, alpha, tau, tol, dc, max_iter, use_dual, relative, last):
-  """(T,) -> modes (K, T), omega (K,), count (); the ADMM on the half spectrum."""
+  """(T,) -> modes (K, T), omega (K,), count (); the ADMM on the half spectrum.
+
+  The series is scaled by an exact power of two and a non-finite series gives NaN (module
+  docstring, "Non-finite input" and "Internal scaling").
+  """
   length = x.shape[0]
   even = length - length % 2
-  f_hat = half_spectrum(x[:even])
+  finite = jnp.all(jnp.isfinite(x))
+  exponent = _scale_exponent(x)
+  down = _power_of_two(-exponent, x.dtype)
+  f_hat = half_spectrum(x[:even] * down)
+  # The absolute test compares squared amplitudes: scale its tolerance and offset by down^2.
+  offset = jnp.asarray(0.0 if relative else _UDIFF_OFFSET, x.dtype) * down * down
   spectra, omega, count = _admm(
     f_hat,
     omega0,
     alpha,
     tau,
-    tol,
+    tol if relative else tol * down * down,
+    offset,
+    finite,
     dc=dc,
     max_iter=max_iter,
     use_dual=use_dual,
     relative=relative,
     last=last,
   )
-  modes = modes_from_half_spectrum(spectra, length)
+  modes = modes_from_half_spectrum(spectra, length) * _power_of_two(exponent, x.dtype)
   order = jnp.argsort(omega, stable=True)
-  return modes[order], omega[order], count
+  nan = jnp.asarray(jnp.nan, x.dtype)
+  return jnp.where(finite, modes[order], nan), jnp.where(finite, omega[order], nan), count
 
 
 def _sweep(u, omega, dual, f_hat, freqs, alpha, use_dual):
@@ -375,8 +442,11 @@ def _sweep(u, omega, dual, f_hat, freqs, alpha, use_dual):
   return jnp.stack(new), others + new[-1]
 
 
-def _measure(new, old, omega_old, energy_old, freqs, dc, relative, num_samples):
-  """Reductions of one update in a single pass: new omega, energies and the stopping measure."""
+def _measure(new, old, omega_old, energy_old, freqs, offset, dc, relative, num_samples):
+  """Reductions of one update in a single pass: new omega, energies and the stopping measure.
+
+  offset: vmdpy's 2.2e-16 added to the absolute measure, already scaled like the spectra.
+  """
   power = new.real**2 + new.imag**2
   step = new - old
   step_power = step.real**2 + step.imag**2
@@ -400,15 +470,18 @@ def _measure(new, old, omega_old, energy_old, freqs, dc, relative, num_samples):
     )
     measure = jnp.sum(ratio)
   else:
-    measure = _UDIFF_OFFSET + jnp.sum(change) / num_samples
+    measure = offset + jnp.sum(change) / num_samples
   return omega, energy, measure
 
 
-def _admm(f_hat, omega0, alpha, tau, tol, *, dc, max_iter, use_dual, relative, last):
+def _admm(
+  f_hat, omega0, alpha, tau, tol, offset, finite, *, dc, max_iter, use_dual, relative, last
+):
   """ADMM on the half spectrum (N,) -> spectra (K, N), omega (K,), updates run ().
 
   Each loop body runs up to two updates, a -> b then b -> a, so neither iterate is ever copied;
-  the second is masked out when the first passes the stopping test.
+  the second is masked out when the first passes the stopping test. finite: () bool, False for a
+  non-finite input, which runs no update (the first test sees NaN).
   """
   num_bins = f_hat.shape[0]
   num_samples = 2 * num_bins  # T of the mirrored signal: vmdpy's 1/T in uDiff
@@ -427,14 +500,14 @@ def _admm(f_hat, omega0, alpha, tau, tol, *, dc, max_iter, use_dual, relative, l
   def body(s: _LoopState) -> _LoopState:
     b, dual_b = update(s.a, s.omega_a, s.dual)
     omega_b, energy_b, change_b = _measure(
-      b, s.a, s.omega_a, s.energy_a, freqs, dc, relative, num_samples
+      b, s.a, s.omega_a, s.energy_a, freqs, offset, dc, relative, num_samples
     )
     count_b = s.count + 1
     second = keep_going(change_b, count_b)
     a, dual_a = update(b, omega_b, dual_b)
     a = jnp.where(second, a, s.a)
     omega_a, energy_a, change_a = _measure(
-      a, b, omega_b, energy_b, freqs, dc, relative, num_samples
+      a, b, omega_b, energy_b, freqs, offset, dc, relative, num_samples
     )
     return _LoopState(
       a=a,
@@ -460,7 +533,7 @@ def _admm(f_hat, omega0, alpha, tau, tol, *, dc, max_iter, use_dual, relative, l
     energy_b=no_energy,
     dual=jnp.zeros((num_bins,) if use_dual else (0,), f_hat.dtype),
     count=jnp.zeros((), jnp.int32),
-    change=jnp.asarray(jnp.inf, real_dtype),
+    change=jnp.where(finite, jnp.inf, jnp.nan).astype(real_dtype),
     newest_in_b=jnp.asarray(False),
   )
   state = lax.while_loop(lambda s: keep_going(s.change, s.count), body, state)
