@@ -145,12 +145,12 @@ ETTH1_SETTINGS = {168: (168, 3), 336: (168, 3), 720: (336, 5)}
 FORECASTERS = ("pyraformer", "lstm", "gru", "transformer")
 
 
-def forecaster_blocks(c: ml_collections.ConfigDict, pyraformer: dict) -> None:
-  """config.model.<name> size blocks of every forecaster (models/registry.py), Pyraformer's given."""
-  c.model.pyraformer = ml_collections.ConfigDict(pyraformer)
-  c.model.lstm = ml_collections.ConfigDict(dict(hidden=256, n_layers=2, dropout=0.05))
-  c.model.gru = ml_collections.ConfigDict(dict(hidden=256, n_layers=2, dropout=0.05))
-  c.model.transformer = ml_collections.ConfigDict(
+def forecaster_blocks(container: ml_collections.ConfigDict, pyraformer: dict) -> None:
+  """The size block of every forecaster (models/registry.py) on `container`, Pyraformer's given."""
+  container.pyraformer = ml_collections.ConfigDict(pyraformer)
+  container.lstm = ml_collections.ConfigDict(dict(hidden=256, n_layers=2, dropout=0.05))
+  container.gru = ml_collections.ConfigDict(dict(hidden=256, n_layers=2, dropout=0.05))
+  container.transformer = ml_collections.ConfigDict(
     dict(d_model=256, n_heads=8, d_ff=512, n_encoder_layers=2, n_decoder_layers=1, dropout=0.05)
   )
 
@@ -177,7 +177,7 @@ def forecast_config(
   c.model = ml_collections.ConfigDict()
   c.model.name = model
   forecaster_blocks(
-    c,
+    c.model,
     dict(
       d_model=512,
       d_inner=512,
@@ -205,4 +205,154 @@ def forecast_config(
     checkpoint_every_steps=200,
   )
   c.eval_batch_size = 64
+  return c
+
+
+# Method 1 (VMD-Pyraformer anomalies). The paper's day thresholds are 40-50 anomalous points of
+# 1440 a day (geomagnetic) and 20-30 (strain); as fractions of the day they work at any rate.
+DETECT_PRESETS = ("paper", "fast")
+
+
+def detect_config(preset: str = "paper") -> ml_collections.ConfigDict:
+  """Method 1 end to end (precursor_jax/tasks/detect): read, QC, VMD, forecast, residual
+  anomalies, storm screening, Boltzmann fits, significance, multi-station report.
+
+  "paper" is the seed paper's settings (VMD K=5, alpha=5000, tol=1e-7; k = 2.5 in its [2, 3]; day
+  thresholds at the paper's midpoints; a Pyraformer forecaster); "fast" is a small forecaster and
+  few epochs for smoke runs and quick looks on 2 CPU cores. Study files (configs/detect_*.py) set
+  the stations, the event and the window.
+  """
+  if preset not in DETECT_PRESETS:
+    raise ValueError(f"preset must be one of {DETECT_PRESETS}, got {preset!r}")
+  fast = preset == "fast"
+  c = ml_collections.ConfigDict()
+  c.task = "detect"
+  c.seed = 0
+  # Stations: a JSON file holding a list of station objects, or the same list inline (tasks/detect/
+  # stations.py documents the fields: name, kind, format, path, component, latitude, longitude,
+  # timezone, interval, metadata_file). Relative paths are relative to the stations file.
+  c.stations_file = config_dict.placeholder(str)
+  c.stations = ()
+  c.on_station_error = "fail"  # fail | skip (the report lists the skipped stations)
+
+  c.event = ml_collections.ConfigDict()
+  c.event.name = ""
+  c.event.time = config_dict.placeholder(str)  # ISO 8601 UTC, e.g. 2008-05-12T06:28:01Z
+  c.event.latitude = config_dict.placeholder(float)
+  c.event.longitude = config_dict.placeholder(float)
+  c.event.magnitude = config_dict.placeholder(float)
+  # Or look the event up: the largest event of the catalogue in the window within max_distance_km
+  # of the first station (used when event.time is not given).
+  c.event.catalog_path = config_dict.placeholder(str)
+  c.event.catalog_format = "cenc_text"  # cenc_text | usgs_csv | comcat_csv
+  c.event.min_magnitude = 6.0
+  c.event.max_distance_km = 500.0
+
+  c.window = ml_collections.ConfigDict()
+  c.window.start = config_dict.placeholder(str)  # YYYY-MM-DD or ISO time, UTC
+  c.window.end = config_dict.placeholder(str)
+  c.background = ml_collections.ConfigDict()
+  c.background.end = config_dict.placeholder(str)  # None: the first `fraction` of the window
+  c.background.fraction = 0.4
+  c.days_utc_offset_hours = 0.0  # days are binned in UTC unless this says otherwise
+
+  c.quality = ml_collections.ConfigDict()
+  c.quality.max_gap_hours = 3.0  # gaps up to this are filled linearly; longer ones: unknown days
+  c.quality.artefacts = "mask"  # mask | correct | off (signal/artefacts.py)
+  c.quality.spike_factor = 12.0
+  c.quality.step_factor = 15.0
+  c.quality.max_spike_samples = 3
+  c.quality.artefact_window = 12
+  c.quality.stuck_hours = 6.0
+  c.quality.strain_k_threshold = 0.95  # four-gauge self-consistency, per month
+
+  c.vmd = ml_collections.ConfigDict()
+  c.vmd.mode = (
+    "whole"  # whole (the paper) | causal (each day from a trailing window ending with it)
+  )
+  c.vmd.compare_causal = True  # with mode whole, also run causal and say what survives
+  c.vmd.num_modes = 5
+  c.vmd.alpha = 5000.0
+  c.vmd.tol = 1e-7
+  c.vmd.stopping = "absolute"  # absolute (vmdpy) | relative (the paper's Algorithm 2)
+  c.vmd.precision = "float64"  # float64 (scoped x64) | float32
+  c.vmd.causal_window_days = 30
+  c.vmd.select_by = "number"  # number | band
+  c.vmd.geomagnetic_modes = (4, 5)  # 1-based, the paper's k4 + k5
+  c.vmd.strain_modes = (2, 3, 4, 5)  # the paper's k2..k5
+  c.vmd.geomagnetic_band_hours = (0.0, 3.0)  # centre periods kept with select_by=band
+  c.vmd.strain_band_hours = (0.0, 30.0)
+  c.vmd.bands_of_interest_hours = (24.0, 12.42)  # report which mode holds these lines
+
+  c.forecaster = ml_collections.ConfigDict()
+  c.forecaster.name = "pyraformer"  # pyraformer | lstm | gru | transformer
+  c.forecaster.history_hours = 48.0 if fast else 168.0
+  c.forecaster.horizon_hours = 12.0 if fast else 24.0
+  c.forecaster.train_stride_hours = 2.0 if fast else 1.0
+  c.forecaster.validation_fraction = 0.2  # the last part of the background: Table 2 metrics
+  # Trained beside the forecaster for the seed paper's Table 2 (their residuals are not used).
+  c.forecaster.table2_baselines = ("lstm", "gru", "transformer")
+  forecaster_blocks(
+    c.forecaster,
+    dict(
+      d_model=32 if fast else 256,
+      d_inner=32 if fast else 256,
+      n_heads=2 if fast else 4,
+      d_k=16 if fast else 64,
+      d_v=16 if fast else 64,
+      n_layers=2 if fast else 4,
+      window_sizes=(4, 4),
+      inner_size=3,
+      d_bottleneck=16 if fast else 64,
+      dropout=0.05,
+      attention="sparse",
+      prune=True,
+      remat=False,
+    ),
+  )
+  c.forecaster.lstm.hidden = 32 if fast else 128
+  c.forecaster.gru.hidden = 32 if fast else 128
+  c.forecaster.transformer.update(
+    dict(d_model=32 if fast else 128, n_heads=2 if fast else 4, d_ff=64 if fast else 256)
+  )
+  training_fields(
+    c.forecaster,
+    batch_size=32,
+    num_epochs=6 if fast else 30,
+    learning_rate=1e-3 if fast else 3e-4,
+    log_every_steps=50,
+    checkpoint_every_steps=500,
+  )
+
+  c.threshold = ml_collections.ConfigDict()
+  c.threshold.mode = "mean"  # mean: e_t > k * mean(e) | quantile: a false-alarm rate on background
+  c.threshold.k = 2.5  # the paper's [2, 3]
+  c.threshold.false_alarm_rate = 0.01  # quantile mode: share of background points above threshold
+  c.threshold.geomagnetic_day_fraction = 45 / 1440  # the paper's 40-50 of 1440 1-minute points
+  c.threshold.strain_day_fraction = 25 / 1440  # the paper's 20-30 of 1440
+  c.threshold.min_valid_fraction = 0.9  # a day with fewer valid residuals is unknown
+
+  c.storms = ml_collections.ConfigDict()
+  c.storms.kp_file = config_dict.placeholder(str)  # CelesTrak SW-All or the Kp CSV
+  c.storms.dst_file = config_dict.placeholder(str)  # WDC DSTFILE or the Dst CSV
+  c.storms.criterion = "either"  # either | both | dst | kp
+  c.storms.dst_threshold = -50.0
+  c.storms.kp_threshold = 5.0
+  c.storms.recovery_days = 2  # days after a storm day still screened (the recovery phase)
+  c.storms.action = "exclude"  # exclude storm days from the counts | flag them only
+  c.storms.apply_to = ("geomagnetic",)  # station kinds the screening applies to
+
+  c.fit = ml_collections.ConfigDict()
+  c.fit.span_start = config_dict.placeholder(str)  # None: the start of the judged period
+  c.fit.span_shifts_days = (0, 7, 14, 28)  # how x0 moves when the span's start moves
+  c.fit.bootstrap = 50 if fast else 200
+
+  c.significance = ml_collections.ConfigDict()
+  c.significance.window_days = 30  # the pre-event window: the days [event - W, event)
+  c.significance.block_days = 7  # block bootstrap of the day labels
+  c.significance.draws = 199 if fast else 999
+  c.significance.surrogate_fits = 49 if fast else 199  # surrogate day labels refitted
+  c.significance.settings_tried = 1  # how many settings were tried before this one (reported)
+
+  c.figures = True
   return c

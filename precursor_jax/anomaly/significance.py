@@ -158,3 +158,96 @@ def random_window_test(
       raise ValueError("give rng (a numpy Generator or a seed) when drawing windows at random")
     null = fractions[np.random.default_rng(rng).integers(0, len(fractions), n_draws)]
   return WindowTest(observed, n_window, statistic, _mc_p(null, statistic), null, "random_window")
+
+
+# --------------------------------------------------------------------------------------------------
+# Tests that keep the day-to-day dependence, on dates (what detect reports beside every fit)
+# --------------------------------------------------------------------------------------------------
+
+
+class DatedTest(NamedTuple):
+  """A test of the pre-event window given by dates."""
+
+  observed: int  # anomalous usable days in [event day - window, event day)
+  window_days: int  # usable days there
+  p_value: float
+  null: np.ndarray  # the null counts
+  method: str
+  window_start: np.datetime64
+  window_end: np.datetime64  # exclusive: the event day
+
+
+def event_window(days, event_time, window: int) -> tuple[np.ndarray, np.datetime64]:
+  """(D,) bool of the `window` days before the event's day (the event day excluded), on the
+  (D,) consecutive datetime64[D] labels `days`; ValueError when the window is not inside them."""
+  days = np.asarray(days, dtype="datetime64[D]")
+  if days.ndim != 1 or len(days) == 0 or np.any(np.diff(days) != np.timedelta64(1, "D")):
+    raise ValueError("days must be (D,) consecutive datetime64[D] labels")
+  event_day = np.datetime64(event_time, "D")
+  start = event_day - np.timedelta64(window, "D")
+  if window <= 0:
+    raise ValueError(f"window must be a positive number of days, got {window}")
+  if start < days[0] or event_day > days[-1] + np.timedelta64(1, "D"):
+    raise ValueError(
+      f"the {window} days before the event ({start} .. {event_day - np.timedelta64(1, 'D')}) are not "
+      f"inside the judged days {days[0]} .. {days[-1]}"
+    )
+  return (days >= start) & (days < event_day), start
+
+
+def _window_count(labels, usable, mask):
+  return int(np.sum(labels & usable & mask)), int(np.sum(usable & mask))
+
+
+def circular_shift_test(days, flags, usable, event_time, window: int) -> DatedTest:
+  """The anomalous-day count of the pre-event window against the same window over every circular
+  shift of the day labels (flags and usable shifted together): the null keeps the clustering of
+  anomalous days (runs stay runs) and asks how often a window at a random date of the record
+  holds at least as many. Exhaustive (D - 1 shifts), so deterministic; p >= 1 / D."""
+  flags, usable = np.asarray(flags, bool), np.asarray(usable, bool)
+  mask, start = event_window(days, event_time, window)
+  observed, n_window = _window_count(flags, usable, mask)
+  if n_window == 0:
+    raise ValueError(f"no usable day in the {window} days before the event")
+  shifts = np.arange(1, len(flags))
+  null = np.array([_window_count(np.roll(flags, s), np.roll(usable, s), mask)[0] for s in shifts])
+  return DatedTest(
+    observed,
+    n_window,
+    _mc_p(null, observed),
+    null,
+    "circular_shift",
+    start,
+    np.datetime64(event_time, "D"),
+  )
+
+
+def block_bootstrap_test(
+  days, flags, usable, event_time, window: int, *, block: int, rng, n_draws: int = 999
+) -> DatedTest:
+  """The same count against day labels rebuilt from random circular blocks of `block` days (a
+  moving-block bootstrap of the record): runs shorter than a block keep their structure."""
+  flags, usable = np.asarray(flags, bool), np.asarray(usable, bool)
+  mask, start = event_window(days, event_time, window)
+  observed, n_window = _window_count(flags, usable, mask)
+  if n_window == 0:
+    raise ValueError(f"no usable day in the {window} days before the event")
+  if block < 1:
+    raise ValueError(f"block must be >= 1 day, got {block}")
+  rng = np.random.default_rng(rng)
+  length = len(flags)
+  blocks = -(-length // block)
+  starts = rng.integers(0, length, size=(n_draws, blocks))
+  index = (starts[:, :, None] + np.arange(block)[None, None, :]).reshape(n_draws, -1)[
+    :, :length
+  ] % length
+  null = np.sum(flags[index] & usable[index] & mask[None, :], axis=1)
+  return DatedTest(
+    observed,
+    n_window,
+    _mc_p(null, observed),
+    null,
+    "block_bootstrap",
+    start,
+    np.datetime64(event_time, "D"),
+  )

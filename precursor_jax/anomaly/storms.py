@@ -87,3 +87,39 @@ def is_storm_day(when, storms: StormDays) -> np.ndarray:
       "sample: its storm status is unknown"
     )
   return storms.storm[index]
+
+
+def with_recovery(storms: StormDays, recovery_days: int) -> StormDays:
+  """Storm days extended by the `recovery_days` days after each one (the recovery phase, when
+  geomagnetic residuals stay raised while the indices are already back under their thresholds).
+  A recovery day counts as a storm day; its unknown flag is cleared (its storm status is known)."""
+  if recovery_days < 0:
+    raise ValueError(f"recovery_days must be >= 0, got {recovery_days}")
+  storm = storms.storm.copy()
+  for lag in range(1, recovery_days + 1):
+    storm[lag:] |= storms.storm[:-lag]
+  return storms._replace(storm=storm, unknown=storms.unknown & ~storm)
+
+
+def combine(dst_storms: StormDays | None, kp_storms: StormDays | None, criterion: str) -> StormDays:
+  """Storm days by one index, the other, either ("Dst <= -50 nT or Kp >= 5", the default of the
+  seed paper's screening) or both (a stricter screen). The given indices' days must agree."""
+  if criterion not in ("either", "both", "dst", "kp"):
+    raise ValueError(f"storm criterion {criterion!r}: expected either, both, dst or kp")
+  if criterion == "dst" or kp_storms is None:
+    if dst_storms is None:
+      raise ValueError(f"storm criterion {criterion!r} needs a Dst series")
+    return dst_storms
+  if criterion == "kp" or dst_storms is None:
+    return kp_storms
+  start = max(dst_storms.days[0], kp_storms.days[0])
+  end = min(dst_storms.days[-1], kp_storms.days[-1])
+  if end < start:
+    raise ValueError("the Dst and Kp records do not overlap")
+  cut = lambda s: s._replace(
+    **{f: getattr(s, f)[(s.days >= start) & (s.days <= end)] for f in s._fields}
+  )
+  a, b = cut(dst_storms), cut(kp_storms)
+  storm = (a.storm | b.storm) if criterion == "either" else (a.storm & b.storm)
+  unknown = ~storm & (a.unknown | b.unknown)
+  return StormDays(a.days, storm, unknown, a.dst_min, b.kp_max)
