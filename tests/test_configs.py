@@ -6,12 +6,16 @@ import pathlib
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 import data_builders.ses_synthetic as ses_data
 from precursor_jax import cli, config_checks, tasks
 from precursor_jax.models import registry
 from precursor_jax.tasks import forecast, ses, sweeps
+from precursor_jax.tasks.detect import forecasting as detect_forecasting
+from precursor_jax.tasks.detect import pipeline as detect_pipeline
+from precursor_jax.tasks.detect.stations import load_stations
 
 CONFIGS = pathlib.Path(__file__).resolve().parent.parent / "configs"
 
@@ -46,7 +50,7 @@ def test_config_loads_checks_and_builds(path, preset):
   assert task.name == config.task
   # Every declared field is reachable by the dotted names the command line uses.
   names = cli.field_names(config)
-  assert "seed" in names and "batch_size" in names
+  assert "seed" in names and ("batch_size" in names or "forecaster.batch_size" in names)
   if config.task == "ses":
     builder = ses.builder_config(config, config.dataset.config)
     for study in config.eval.studies:
@@ -69,6 +73,22 @@ def test_config_loads_checks_and_builds(path, preset):
         "future_time": jnp.zeros((1, config.dataset.horizon, 4)),
       }
       variables, _ = jax.eval_shape(forecast.make_init(model, example), jax.random.key(0))
+      assert variables["params"]
+  elif config.task == "detect":
+    stations = load_stations(config.stations_file, list(config.stations) or None)
+    detect_pipeline.study_dates(config)
+    for station in stations:
+      detect_pipeline.study_dates(config, station.window)
+    interval = int(stations[0].interval / np.timedelta64(1, "s")) if stations[0].interval else 3600
+    plan = detect_forecasting.WindowPlan.from_config(config.forecaster, interval)
+    for name in (config.forecaster.name, *config.forecaster.table2_baselines):
+      model = detect_forecasting.build_stack(config.forecaster, name, plan, stations=2)
+      example = {
+        "history": jnp.zeros((1, 2, plan.history, 1)),
+        "history_time": jnp.zeros((1, plan.history, 4)),
+        "future_time": jnp.zeros((1, plan.horizon, 4)),
+      }
+      variables, _ = jax.eval_shape(detect_forecasting.make_init(model, example), jax.random.key(0))
       assert variables["params"]
 
 

@@ -19,6 +19,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
 from precursor_jax.anomaly.sigmoid import boltzmann
 from precursor_jax.core.geodesy import EARTH_RADIUS_KM
@@ -55,22 +57,35 @@ def forecast_figure(path, name, mode, s, study) -> None:
 
 def days_figure(path, name, mode, s, study) -> None:
   v = s["verdicts"]
-  days = v["days"].astype("datetime64[s]")
+  event_day = np.datetime64(study.event_time, "D")
+  x = ((v["days"] - event_day) / DAY).astype(float)  # days relative to the event's day
   fig, ax = plt.subplots(figsize=(11, 3.2))
-  colours = np.where(v["anomalous"], "tab:red", "0.55")
-  ax.bar(days, v["count"], width=0.9 * DAY, color=colours)
-  for mask, colour, label in (
-    (v["storm"], "tab:cyan", "storm"),
-    (v["artefact"], "tab:purple", "artefact"),
-    (v["unknown"] & ~v["artefact"], "0.85", "unknown"),
+  for mask, colour in (
+    (v["storm"], "tab:cyan"),
+    (v["artefact"], "tab:purple"),
+    (v["unknown"] & ~v["artefact"], "0.8"),
   ):
-    for day in days[np.asarray(mask, bool)]:
-      ax.axvspan(day, day + DAY, color=colour, alpha=0.3, lw=0)
-    ax.bar([], [], color=colour, alpha=0.3, label=label)
-  ax.axvline(study.event_time, color="tab:blue", lw=1.2, label="event")
+    for day in x[np.asarray(mask, bool)]:
+      ax.axvspan(day - 0.5, day + 0.5, color=colour, alpha=0.35, lw=0)
+  colours = np.where(v["anomalous"], "tab:red", "0.45")
+  ax.bar(x, v["count"], width=0.85, color=colours)
+  threshold = s.get("day_threshold")
+  if threshold is not None:
+    ax.axhline(threshold, color="tab:orange", lw=1)
+  ax.axvline(0, color="tab:blue", lw=1.2)
+  handles = [
+    Patch(color="tab:red", label="anomalous day"),
+    Patch(color="0.45", label="calm day"),
+    Patch(color="tab:cyan", alpha=0.35, label="storm (screened)"),
+    Patch(color="tab:purple", alpha=0.35, label="artefact"),
+    Patch(color="0.8", alpha=0.35, label="unknown"),
+    Line2D([0], [0], color="tab:orange", label="day threshold"),
+    Line2D([0], [0], color="tab:blue", label=f"event {event_day}"),
+  ]
+  ax.legend(handles=handles, loc="upper left", fontsize=7, ncol=4)
+  ax.set_xlabel("days relative to the event")
   ax.set_ylabel("anomalous points / day")
-  ax.set_title(f"{name}: {mode} VMD; red = anomalous day")
-  ax.legend(loc="upper left", fontsize=8, ncol=4)
+  ax.set_title(f"{name}: {mode} VMD, judged days")
   fig.tight_layout()
   fig.savefig(path, dpi=100)
   plt.close(fig)

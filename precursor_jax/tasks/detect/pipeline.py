@@ -404,6 +404,7 @@ def analyse_group(group, modes, event_time, storm_days, config, workdir, force_r
         "kind": p.kind,
         "artefacts": p.artefacts,
         "background_end": background_end,
+        "day_threshold": statistics.day_threshold(p.kind, samples_per_day, config),
       }
   return results, series
 
