@@ -213,21 +213,9 @@ def forecast_config(
 DETECT_PRESETS = ("paper", "fast")
 
 
-def detect_config(preset: str = "paper") -> ml_collections.ConfigDict:
-  """Method 1 end to end (precursor_jax/tasks/detect): read, QC, VMD, forecast, residual
-  anomalies, storm screening, Boltzmann fits, significance, multi-station report.
-
-  "paper" is the seed paper's settings (VMD K=5, alpha=5000, tol=1e-7; k = 2.5 in its [2, 3]; day
-  thresholds at the paper's midpoints; a Pyraformer forecaster); "fast" is a small forecaster and
-  few epochs for smoke runs and quick looks on 2 CPU cores. Study files (configs/detect_*.py) set
-  the stations, the event and the window.
-  """
-  if preset not in DETECT_PRESETS:
-    raise ValueError(f"preset must be one of {DETECT_PRESETS}, got {preset!r}")
-  fast = preset == "fast"
-  c = ml_collections.ConfigDict()
-  c.task = "detect"
-  c.seed = 0
+def station_pipeline(c: ml_collections.ConfigDict, fast: bool) -> None:
+  """The fields of method 1 up to the daily verdicts, shared by detect and evaluate: stations,
+  quality, VMD, forecaster, thresholds, storms (tasks/detect/pipeline.daily_outputs)."""
   # Stations: a JSON file holding a list of station objects, or the same list inline (tasks/detect/
   # stations.py documents the fields: name, kind, format, path, component, latitude, longitude,
   # timezone, interval, metadata_file). Relative paths are relative to the stations file.
@@ -235,25 +223,6 @@ def detect_config(preset: str = "paper") -> ml_collections.ConfigDict:
   c.stations = ()
   c.on_station_error = "fail"  # fail | skip (the report lists the skipped stations)
 
-  c.event = ml_collections.ConfigDict()
-  c.event.name = ""
-  c.event.time = config_dict.placeholder(str)  # ISO 8601 UTC, e.g. 2008-05-12T06:28:01Z
-  c.event.latitude = config_dict.placeholder(float)
-  c.event.longitude = config_dict.placeholder(float)
-  c.event.magnitude = config_dict.placeholder(float)
-  # Or look the event up: the largest event of the catalogue in the window within max_distance_km
-  # of the first station (used when event.time is not given).
-  c.event.catalog_path = config_dict.placeholder(str)
-  c.event.catalog_format = "cenc_text"  # cenc_text | usgs_csv | comcat_csv
-  c.event.min_magnitude = 6.0
-  c.event.max_distance_km = 500.0
-
-  c.window = ml_collections.ConfigDict()
-  c.window.start = config_dict.placeholder(str)  # YYYY-MM-DD or ISO time, UTC
-  c.window.end = config_dict.placeholder(str)
-  c.background = ml_collections.ConfigDict()
-  c.background.end = config_dict.placeholder(str)  # None: the first `fraction` of the window
-  c.background.fraction = 0.4
   c.days_utc_offset_hours = 0.0  # days are binned in UTC unless this says otherwise
 
   c.quality = ml_collections.ConfigDict()
@@ -342,6 +311,43 @@ def detect_config(preset: str = "paper") -> ml_collections.ConfigDict:
   c.storms.action = "exclude"  # exclude storm days from the counts | flag them only
   c.storms.apply_to = ("geomagnetic",)  # station kinds the screening applies to
 
+
+def detect_config(preset: str = "paper") -> ml_collections.ConfigDict:
+  """Method 1 end to end (precursor_jax/tasks/detect): read, QC, VMD, forecast, residual
+  anomalies, storm screening, Boltzmann fits, significance, multi-station report.
+
+  "paper" is the seed paper's settings (VMD K=5, alpha=5000, tol=1e-7; k = 2.5 in its [2, 3]; day
+  thresholds at the paper's midpoints; a Pyraformer forecaster); "fast" is a small forecaster and
+  few epochs for smoke runs and quick looks on 2 CPU cores. Study files (configs/detect_*.py) set
+  the stations, the event and the window.
+  """
+  if preset not in DETECT_PRESETS:
+    raise ValueError(f"preset must be one of {DETECT_PRESETS}, got {preset!r}")
+  fast = preset == "fast"
+  c = ml_collections.ConfigDict()
+  c.task = "detect"
+  c.seed = 0
+  station_pipeline(c, fast)
+  c.event = ml_collections.ConfigDict()
+  c.event.name = ""
+  c.event.time = config_dict.placeholder(str)  # ISO 8601 UTC, e.g. 2008-05-12T06:28:01Z
+  c.event.latitude = config_dict.placeholder(float)
+  c.event.longitude = config_dict.placeholder(float)
+  c.event.magnitude = config_dict.placeholder(float)
+  # Or look the event up: the largest event of the catalogue in the window within max_distance_km
+  # of the first station (used when event.time is not given).
+  c.event.catalog_path = config_dict.placeholder(str)
+  c.event.catalog_format = "cenc_text"  # cenc_text | usgs_csv | comcat_csv
+  c.event.min_magnitude = 6.0
+  c.event.max_distance_km = 500.0
+
+  c.window = ml_collections.ConfigDict()
+  c.window.start = config_dict.placeholder(str)  # YYYY-MM-DD or ISO time, UTC
+  c.window.end = config_dict.placeholder(str)
+  c.background = ml_collections.ConfigDict()
+  c.background.end = config_dict.placeholder(str)  # None: the first `fraction` of the window
+  c.background.fraction = 0.4
+
   c.fit = ml_collections.ConfigDict()
   c.fit.span_start = config_dict.placeholder(str)  # None: the start of the judged period
   c.fit.span_shifts_days = (0, 7, 14, 28)  # how x0 moves when the span's start moves
@@ -354,5 +360,59 @@ def detect_config(preset: str = "paper") -> ml_collections.ConfigDict:
   c.significance.surrogate_fits = 49 if fast else 199  # surrogate day labels refitted
   c.significance.settings_tried = 1  # how many settings were tried before this one (reported)
 
+  c.figures = True
+  return c
+
+
+def evaluate_config(preset: str = "paper") -> ml_collections.ConfigDict:
+  """Alarm-based evaluation of method 1 over a long record and a catalogue (precursor_jax/tasks/
+  evaluate): daily verdicts from rolling forecasters and causal VMD (no look-ahead), an alarm
+  function, target earthquakes, the Molchan trajectory, the area skill score and its p-values.
+
+  "paper" keeps detect's paper-size forecaster; "fast" detect's fast one (a few years of hourly
+  data in about ten minutes on 2 CPU cores). Study files (configs/evaluate_*.py) set the stations,
+  the catalogue and the window.
+  """
+  if preset not in DETECT_PRESETS:
+    raise ValueError(f"preset must be one of {DETECT_PRESETS}, got {preset!r}")
+  fast = preset == "fast"
+  c = ml_collections.ConfigDict()
+  c.task = "evaluate"
+  c.seed = 0
+  station_pipeline(c, fast)
+  c.vmd.mode = "causal"  # no look-ahead: each day from a trailing window that ends with it
+  c.vmd.compare_causal = False
+  c.forecaster.table2_baselines = ()
+  c.window = ml_collections.ConfigDict()
+  c.window.start = config_dict.placeholder(str)  # the evaluated period [start, end), UTC
+  c.window.end = config_dict.placeholder(str)
+  # Rolling forecasters: the period is cut into segments; each segment's forecaster learns on the
+  # `training_days` before it (data before window.start for the first one).
+  c.segments = ml_collections.ConfigDict()
+  c.segments.length_days = 180
+  c.segments.training_days = 120
+
+  c.catalog = ml_collections.ConfigDict()
+  c.catalog.path = config_dict.placeholder(str)
+  c.catalog.format = "cenc_text"  # usgs_csv | cenc_text | comcat_csv
+  c.targets = ml_collections.ConfigDict()
+  c.targets.min_magnitude = 5.0
+  c.targets.max_distance_km = config_dict.placeholder(
+    float
+  )  # None: each event's Dobrovolsky radius
+  c.targets.min_depth_km = config_dict.placeholder(float)
+  c.targets.max_depth_km = config_dict.placeholder(float)
+  c.targets.decluster = "gardner_knopoff"  # gardner_knopoff | uhrhammer | none
+
+  c.alarm = ml_collections.ConfigDict()
+  c.alarm.function = "trailing_count"  # trailing_count | count_increase
+  c.alarm.window_days = 30  # the trailing window of the alarm function
+  c.alarm.min_usable_fraction = 0.7  # fewer usable days in the window: the function is unknown
+  c.alarm.duration_days = 30  # an alarm covers the days after its trigger day
+  c.alarm.gain_at = (0.05, 0.1, 0.2, 0.3)  # alarm fractions where the probability gain is reported
+
+  c.evaluation = ml_collections.ConfigDict()
+  c.evaluation.draws = 499 if fast else 1999  # Monte Carlo draws of the random-alarm test
+  c.evaluation.alpha = 0.05  # random-guess confidence bounds
   c.figures = True
   return c

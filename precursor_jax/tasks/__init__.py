@@ -15,7 +15,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from precursor_jax.tasks import detect, forecast, ses
+from precursor_jax.tasks import detect, evaluate, forecast, ses
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +37,9 @@ TASKS: dict[str, Task] = {
     forecast.setup,
     forecast.SELECTION_METRIC,
     "forecasting",
+  ),
+  "evaluate": Task(
+    "evaluate", evaluate.train_and_evaluate, description="alarm-based skill of method 1"
   ),
   "detect": Task(
     "detect", detect.train_and_evaluate, description="method 1: VMD-Pyraformer anomalies"

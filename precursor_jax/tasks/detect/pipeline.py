@@ -172,7 +172,7 @@ def _cache_key(*parts) -> str:
 
 
 def decompose_group(
-  group: list[quality.Prepared], mode, samples_per_day, first_judged, config, cache_dir
+  group: list[quality.Prepared], mode, samples_per_day, config, cache_dir
 ) -> list[dict]:
   """Every station of a group in one VMD mode: {kept, summary, modes, segments, segment_starts}
   (cached in cache_dir under a key of the inputs and the VMD settings)."""
@@ -202,9 +202,7 @@ def decompose_group(
     )
   else:
     parts = [
-      decompose.decompose_causal(
-        p.filled, p.kind, samples_per_day, first_judged, p.interval_seconds, config
-      )
+      decompose.decompose_causal(p.filled, p.kind, samples_per_day, 0, p.interval_seconds, config)
       for p in group
     ]
   arrays = {"kept": np.stack([d.kept for d in parts])}
@@ -218,7 +216,7 @@ def decompose_group(
       arrays[f"segment_starts_{s}"] = d.segment_starts
   cache_dir.mkdir(parents=True, exist_ok=True)
   np.savez(path, **arrays)
-  return decompose_group(group, mode, samples_per_day, first_judged, config, cache_dir)
+  return decompose_group(group, mode, samples_per_day, config, cache_dir)
 
 
 def segmented(part: dict, length: int, samples_per_day: int) -> fc.Segmented:
@@ -290,19 +288,21 @@ def station_geometry(event, records) -> dict:
   return geometry
 
 
-def analyse_group(group, modes, event_time, storm_days, config, workdir, force_resume, clock):
-  """VMD, forecasters and day statistics of one group of stations sharing a grid."""
+def daily_outputs(group, modes, storm_days, config, workdir, force_resume, clock):
+  """VMD, forecasters and day verdicts of one group of stations sharing a grid and dates (no
+  event needed: evaluate calls this for every rolling segment). Returns (results, series) per
+  station and mode, without the fit and the significance tests."""
   interval = group[0].interval_seconds
   samples_per_day = 86400 // interval
   times = group[0].times
   start, end, background_end = group[0].start, group[0].end, group[0].background_end
   offset = np.timedelta64(int(config.days_utc_offset_hours * 3600), "s")
-  first_judged = int(np.searchsorted(times, start))
+  first_study = int(np.searchsorted(times, start))
   parts = {}
   for mode in modes:
     with clock.stage(f"vmd_{mode}"):
       parts[mode] = decompose_group(
-        group, mode, samples_per_day, first_judged, config, workdir / "stages" / "vmd"
+        group, mode, samples_per_day, config, workdir / "stages" / "vmd"
       )
   # One forecaster per (station, mode): all of them one stack.
   pairs = [(p, mode, s) for mode in modes for s, p in enumerate(group)]
@@ -315,7 +315,7 @@ def analyse_group(group, modes, event_time, storm_days, config, workdir, force_r
   background = (times >= start) & (times < background_end)
   data = fc.standardise(rows, signals, real, history_ok, times, background)
   plan = fc.WindowPlan.from_config(config.forecaster, interval)
-  background_range = (first_judged, int(np.searchsorted(times, background_end)))
+  background_range = (first_study, int(np.searchsorted(times, background_end)))
   names = ", ".join(p.name for p in group)
   models = {}
   for name in (config.forecaster.name, *config.forecaster.table2_baselines):
@@ -341,6 +341,7 @@ def analyse_group(group, modes, event_time, storm_days, config, workdir, force_r
   # trained on (in-sample residuals are smaller, and would flag the judged period too often).
   calibration = np.zeros(len(times), dtype=bool)
   calibration[slice(*forecast.held_back)] = True
+  calibrated_on = [str(times[forecast.held_back[0]]), str(times[forecast.held_back[1] - 1])]
   results, series = {}, {}
   with clock.stage("statistics"):
     for row, (p, mode, s) in enumerate(pairs):
@@ -356,7 +357,6 @@ def analyse_group(group, modes, event_time, storm_days, config, workdir, force_r
         storm_days,
         config,
       )
-      fit = statistics.fit_curve(verdicts, event_time, config, config.seed)
       entry = results.setdefault(p.name, {"modes": {}})
       entry["modes"][mode] = {
         "vmd": parts[mode][s]["summary"],
@@ -366,14 +366,9 @@ def analyse_group(group, modes, event_time, storm_days, config, workdir, force_r
           "point_threshold": threshold,
           "day_threshold_points": statistics.day_threshold(p.kind, samples_per_day, config),
           "samples_per_day": samples_per_day,
-          "calibrated_on": [
-            str(times[forecast.held_back[0]]),
-            str(times[forecast.held_back[1] - 1]),
-          ],
+          "calibrated_on": calibrated_on,
         },
         "verdicts": verdicts,
-        "fit": fit,
-        "significance": statistics.significance_tests(verdicts, event_time, config, config.seed),
         "table2": {name: model.metrics[row] for name, model in models.items()},
       }
       entry["forecaster"] = {
@@ -382,6 +377,7 @@ def analyse_group(group, modes, event_time, storm_days, config, workdir, force_r
         "horizon_samples": plan.horizon,
         "train_stride_samples": plan.stride,
         "workdir": forecast.workdir,
+        "trained_on": [str(times[first_study]), calibrated_on[0]],
         "how": "each block of `horizon` samples is predicted from the `history` samples before it; "
         "blocks back to back; trained on the background period before its held-back last "
         f"{100 * config.forecaster.validation_fraction:.0f}%",
@@ -400,13 +396,25 @@ def analyse_group(group, modes, event_time, storm_days, config, workdir, force_r
         "modes": parts[mode][s]["modes"],
         "raw": p.raw,
         "verdicts": verdicts,
-        "fit": fit,
         "kind": p.kind,
         "artefacts": p.artefacts,
         "background_end": background_end,
         "day_threshold": statistics.day_threshold(p.kind, samples_per_day, config),
       }
   return results, series
+
+
+def event_statistics(results, series, event_time, config, clock) -> None:
+  """The event-dependent numbers of every station and mode, added in place: the Boltzmann fit of
+  the pre-event curve and the significance tests."""
+  with clock.stage("statistics"):
+    for name, entry in results.items():
+      for mode, m in entry["modes"].items():
+        m["fit"] = statistics.fit_curve(m["verdicts"], event_time, config, config.seed)
+        m["significance"] = statistics.significance_tests(
+          m["verdicts"], event_time, config, config.seed
+        )
+        series[name][mode]["fit"] = m["fit"]
 
 
 def lag_table(results, prepared, mode, max_lag) -> list[dict]:
@@ -450,9 +458,10 @@ def train_and_evaluate(
     storm_days = statistics.read_storms(config)
   results, series = {}, {}
   for group in group_by_grid(prepared):
-    group_results, group_series = analyse_group(
-      group, modes, event_time, storm_days, config, workdir, force_resume, clock
+    group_results, group_series = daily_outputs(
+      group, modes, storm_days, config, workdir, force_resume, clock
     )
+    event_statistics(group_results, group_series, event_time, config, clock)
     results.update(group_results)
     series.update(group_series)
   by_name = {p.name: p for p in prepared}

@@ -41,14 +41,13 @@ written; report.json and report.md are then copied to the workdir's top level (r
 from __future__ import annotations
 
 import json
-import os
 import pathlib
-import shutil
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from precursor_jax.tasks import outputs
 from precursor_jax.training.writer import to_python
 
 SCHEMA = "precursor_jax.detect/1"
@@ -368,29 +367,15 @@ def markdown(document: dict) -> str:
 
 
 def write(workdir: pathlib.Path, document: dict, draw: Callable[[pathlib.Path], list[str]]) -> None:
-  """Writes the whole report or nothing (module doc)."""
-  staging = workdir / "report.partial"
-  if staging.exists():
-    shutil.rmtree(staging)
-  staging.mkdir(parents=True)
-  document["figures"] = draw(staging)
-  (staging / "report.md").write_text(markdown(document))
-  text = json.dumps(finite(document), indent=2, allow_nan=False, default=_json_default)
-  (staging / "report.json").write_text(text)
-  final = workdir / "report"
-  if final.exists():
-    old = workdir / "report.old"
-    if old.exists():
-      shutil.rmtree(old)
-    os.rename(final, old)
-    os.rename(staging, final)
-    shutil.rmtree(old)
-  else:
-    os.rename(staging, final)
-  for name in ("report.md", "report.json"):  # report.json last: its presence means all is there
-    temporary = workdir / f".{name}.tmp"
-    shutil.copyfile(final / name, temporary)
-    os.replace(temporary, workdir / name)
+  """Writes the whole report or nothing (module doc; tasks/outputs.py)."""
+
+  def files(staging: pathlib.Path) -> None:
+    document["figures"] = draw(staging)
+    (staging / "report.md").write_text(markdown(document))
+    text = json.dumps(finite(document), indent=2, allow_nan=False, default=_json_default)
+    (staging / "report.json").write_text(text)
+
+  outputs.publish(workdir, "report", files, ("report.md", "report.json"))
 
 
 def finite(value: Any) -> Any:
