@@ -300,6 +300,9 @@ def station_pipeline(c: ml_collections.ConfigDict, fast: bool) -> None:
   c.threshold.geomagnetic_day_fraction = 45 / 1440  # the paper's 40-50 of 1440 1-minute points
   c.threshold.strain_day_fraction = 25 / 1440  # the paper's 20-30 of 1440
   c.threshold.min_valid_fraction = 0.9  # a day with fewer valid residuals is unknown
+  # Threshold sweeps choose the setting whose held-back (quiet) background flags this share of its
+  # days: a stated false-alarm rate, chosen without looking at the pre-event window.
+  c.threshold.sweep_quiet_day_rate = 0.1
 
   c.storms = ml_collections.ConfigDict()
   c.storms.kp_file = config_dict.placeholder(str)  # CelesTrak SW-All or the Kp CSV

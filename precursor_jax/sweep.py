@@ -4,11 +4,13 @@
       --sweep seed=0,1 [--workdir DIR]
   python -m precursor_jax.sweep --config configs/ses_hkb.py --sweep configs/sweeps/ses_lr_seed.py
   python -m precursor_jax.sweep --config configs/pyraformer_etth1.py --sweep learning_rate=1e-4,3e-4
+  python -m precursor_jax.sweep --config configs/detect_wenchuan.py:fast --sweep threshold.k=2,2.5,3
 
 Trials that share shapes are stacked and trained by one jax.vmap of the training step inside the
 data-parallel shard_map; trials that change shapes are grouped, each group vmapped. Results are
 ranked by the validation metric (sweep.md, sweep.csv, sweep.png); the best trial is exported as a
-normal run's workdir. The default workdir is ~/.cache/precursor_jax/sweeps/<config>-<hash of the
+normal run's workdir. Detect configs sweep their own way (tasks/detect/sweep.py: thresholds
+recounted over the stored residuals, ranked without the pre-event window). The default workdir is ~/.cache/precursor_jax/sweeps/<config>-<hash of the
 overrides and the trials>; a rerun resumes, and a workdir holding another trial list is refused.
 """
 
@@ -45,11 +47,11 @@ def sweep_trials(specs: list[str], config) -> list[dict]:
   return sweeps.expand({"grid": sweeps.parse_shorthand(specs, config)})
 
 
-def base_command() -> str:
-  """The train command of the base config with this command line's own overrides."""
+def base_command(entry_point: str = "precursor_jax.train") -> str:
+  """The command of the base config (the task's entry point) with this command line's overrides."""
   kept = [f"--config={cli.config_argument(sys.argv[1:])}"]
   kept += [a for a in sys.argv[1:] if a.startswith("--config.")]
-  return "python -m precursor_jax.train " + " ".join(shlex.quote(a) for a in kept)
+  return f"python -m {entry_point} " + " ".join(shlex.quote(a) for a in kept)
 
 
 def main(argv) -> None:
@@ -59,8 +61,14 @@ def main(argv) -> None:
   trials = sweep_trials(_SWEEP.value or [], config)
   workdir = cli.workdir_for(_WORKDIR.value, "sweeps", extra=to_python(trials))
   print(f"workdir: {workdir}", flush=True)
-  sweeps.run_sweep(
-    task, config, trials, workdir, force_resume=_FORCE.value, base_command=base_command()
+  run_sweep = task.run_sweep or sweeps.run_sweep
+  run_sweep(
+    task,
+    config,
+    trials,
+    workdir,
+    force_resume=_FORCE.value,
+    base_command=base_command(task.entry_point),
   )
 
 

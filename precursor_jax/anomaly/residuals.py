@@ -124,7 +124,7 @@ def anomalous_points(e, k, reference=None) -> PointFlags:
   return PointFlags(anomalous, valid, threshold)
 
 
-def _day_labels(times, interval) -> tuple[np.ndarray, np.ndarray, int]:
+def day_labels(times, interval) -> tuple[np.ndarray, np.ndarray, int]:
   """(T,) day index of each sample, (D,) UTC day labels, and samples per full day."""
   times = np.asarray(times, dtype="datetime64[s]")
   if times.ndim != 1 or len(times) == 0:
@@ -160,7 +160,7 @@ def daily_counts(
   if (samples_per_day is None) == (times is None):
     raise ValueError("give exactly one of samples_per_day and times")
   if times is not None:
-    index, days, per_day = _day_labels(times, interval)
+    index, days, per_day = day_labels(times, interval)
     if anomalous.shape != (len(index),):
       raise ValueError(f"flags have shape {anomalous.shape}, times ({len(index)},)")
     count = np.bincount(index, weights=np.asarray(anomalous & valid), minlength=len(days))

@@ -3,6 +3,7 @@
 A task module gives `train_and_evaluate(config, workdir, *, force_resume=False) -> summary`, and,
 when it trains through the shared wiring, `setup(config) -> wiring.Problem` and the
 `SELECTION_METRIC` (metric, "max" | "min") a sweep ranks its trials by on the validation split.
+A task that sweeps its own way (detect recounts stored residuals) gives `run_sweep` instead.
 
 A third task goes here: a module `tasks/<name>.py` with those names (its studies and figures in
 modules of their own, as `ses_studies` and `ses_figures`), a base config in config_base.py, a file
@@ -27,6 +28,8 @@ class Task:
   setup: Callable[..., Any] | None = None
   selection_metric: tuple[str, str] | None = None  # (metric, "max" | "min") on the validation split
   description: str = ""
+  run_sweep: Callable[..., dict] | None = None  # its own sweep; None: tasks/sweeps.run_sweep
+  entry_point: str = "precursor_jax.train"  # the command that runs one of its configs
 
 
 TASKS: dict[str, Task] = {
@@ -39,10 +42,17 @@ TASKS: dict[str, Task] = {
     "forecasting",
   ),
   "evaluate": Task(
-    "evaluate", evaluate.train_and_evaluate, description="alarm-based skill of method 1"
+    "evaluate",
+    evaluate.train_and_evaluate,
+    description="alarm-based skill of method 1",
+    entry_point="precursor_jax.evaluate",
   ),
   "detect": Task(
-    "detect", detect.train_and_evaluate, description="method 1: VMD-Pyraformer anomalies"
+    "detect",
+    detect.train_and_evaluate,
+    description="method 1: VMD-Pyraformer anomalies",
+    run_sweep=detect.run_sweep,
+    entry_point="precursor_jax.detect",
   ),
 }
 

@@ -36,16 +36,18 @@ import math
 import pathlib
 import shutil
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import numpy as np
 
 from precursor_jax import config_checks
 from precursor_jax.config_checks import ConfigError
-from precursor_jax.tasks import Task
 from precursor_jax.training import checkpoints, runs, wiring
 from precursor_jax.training.writer import to_python
+
+if TYPE_CHECKING:  # the registry imports the tasks, which import this module
+  from precursor_jax.tasks import Task
 
 SWEEP_FILE = "sweep.json"
 
@@ -182,7 +184,10 @@ def trial_config(config: Any, trial: Mapping[str, Any]) -> Any:
   for name, value in trial.items():
     _field_value(out, name)
     out.update_from_flattened_dict({name: value})
-  config_checks.check_config(out)
+  try:
+    config_checks.check_config(out)
+  except ConfigError as error:
+    raise ConfigError(f"sweep trial {dict(trial)}: {error}") from None
   return out
 
 
@@ -201,7 +206,7 @@ def groups(trials: Sequence[Mapping[str, Any]]) -> list[tuple[dict, list[int]]]:
 # --------------------------------------------------------------------------------------------------
 
 
-def _check_sweep_dir(workdir, config, trials: list[dict], *, force: bool) -> pathlib.Path:
+def check_sweep_dir(workdir, config, trials: list[dict], *, force: bool) -> pathlib.Path:
   """The absolute sweep workdir if this sweep may use it (RunRefused otherwise; nothing written).
 
   A sweep directory is identified by its sweep.json (config and trial list); each group directory
@@ -263,7 +268,7 @@ def run_sweep(
     for t in trials
   ]
   configs = [trial_config(config, o) for o in overrides]  # every trial checked before any work
-  workdir = _check_sweep_dir(workdir, config, trials, force=force_resume)
+  workdir = check_sweep_dir(workdir, config, trials, force=force_resume)
   if jax.process_index() == 0:
     workdir.mkdir(parents=True, exist_ok=True)
     identity = {"config": runs.as_json(config), "trials": trials}
@@ -364,7 +369,7 @@ def write_results(
     "|---" * (len(columns) + 1) + "|",
   ]
   for position, row in enumerate(ranked, 1):
-    cells = [_cell(row.get(k)) for k in columns]
+    cells = [cell(row.get(k)) for k in columns]
     lines.append(f"| {position} | " + " | ".join(cells) + " |")
   if command:
     lines += [
@@ -375,10 +380,10 @@ def write_results(
     ]
   (workdir / "sweep.md").write_text("\n".join(lines) + "\n")
   print("\n".join(lines), flush=True)
-  plot_results(workdir / "sweep.png", ranked, fields, metric)
+  plot_results(workdir / "sweep.png", ranked, fields, f"val_{metric}", f"validation {metric}")
 
 
-def _cell(value) -> str:
+def cell(value) -> str:
   if value is None:
     return "-"
   if isinstance(value, float):
@@ -386,7 +391,10 @@ def _cell(value) -> str:
   return str(value)
 
 
-def plot_results(path: pathlib.Path, ranked: Sequence[Mapping], fields: Sequence[str], metric: str):
+def plot_results(
+  path: pathlib.Path, ranked: Sequence[Mapping], fields: Sequence[str], key: str, label: str
+) -> None:
+  """The ranking value `key` of every trial against each swept field, one panel per field."""
   import matplotlib
 
   matplotlib.use("Agg")
@@ -397,7 +405,7 @@ def plot_results(path: pathlib.Path, ranked: Sequence[Mapping], fields: Sequence
   )
   for ax, field in zip(axes[0], fields, strict=False):
     xs = [row.get(field) for row in ranked]
-    ys = [row[f"val_{metric}"] for row in ranked]
+    ys = [row[key] for row in ranked]
     numeric = all(isinstance(x, int | float) for x in xs)
     positions = xs if numeric else list(range(len(xs)))
     ax.scatter(positions, ys, color="k", s=18)
@@ -406,7 +414,7 @@ def plot_results(path: pathlib.Path, ranked: Sequence[Mapping], fields: Sequence
     if not numeric:
       ax.set_xticks(positions, [str(x) for x in xs], rotation=45)
     ax.set_xlabel(field)
-    ax.set_ylabel(f"validation {metric}")
+    ax.set_ylabel(label)
   fig.tight_layout()
   fig.savefig(path, dpi=110)
   plt.close(fig)

@@ -8,7 +8,8 @@ and figures.
 """
 
 from precursor_jax.tasks.detect.pipeline import train_and_evaluate
+from precursor_jax.tasks.detect.sweep import run_sweep
 
-SELECTION_METRIC = None  # not a trainable task of the sweeps: its settings are swept in stats
+SELECTION_METRIC = None  # not ranked by a training metric: sweep.py ranks detect's own way
 
-__all__ = ["SELECTION_METRIC", "train_and_evaluate"]
+__all__ = ["SELECTION_METRIC", "run_sweep", "train_and_evaluate"]

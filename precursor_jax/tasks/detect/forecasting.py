@@ -287,6 +287,7 @@ class ForecastResult:
   workdir: str
   train_seconds: float
   held_back: tuple[int, int]  # sample range of the held-back background (out of sample)
+  held_back_mse: float  # standardised MSE over every station's held-back targets (unit-free)
 
 
 def table2_metrics(outputs, arrays, data: Standardised) -> list[dict[str, float]]:
@@ -361,7 +362,8 @@ def train_and_forecast(
   )
   trained = wiring.train(forecaster, run, problem)
   batch = wiring.eval_batch_size(forecaster)
-  metrics = table2_metrics(trained.predict_split(held_back, batch), held_back, data)
+  held_back_outputs = trained.predict_split(held_back, batch)
+  metrics = table2_metrics(held_back_outputs, held_back, data)
   block_starts = starts(plan.history, length, plan.horizon)
   blocks = windows(data, block_starts, plan)
   predicted = trained.predict_split(blocks, batch)["forecast"]  # (N, S, H), standardised
@@ -374,5 +376,11 @@ def train_and_forecast(
     current = forecast[:, cells]
     forecast[:, cells] = np.where(np.isnan(current), new, current)  # overlap: the earlier block
   return ForecastResult(
-    forecast, metrics, plan, str(run_dir), trained.train_seconds, (held_back_start, end)
+    forecast,
+    metrics,
+    plan,
+    str(run_dir),
+    trained.train_seconds,
+    (held_back_start, end),
+    validation_mse(held_back_outputs, held_back)["mse"],
   )

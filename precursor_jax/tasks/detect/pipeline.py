@@ -377,6 +377,7 @@ def daily_outputs(group, modes, storm_days, config, workdir, force_resume, clock
         "horizon_samples": plan.horizon,
         "train_stride_samples": plan.stride,
         "workdir": forecast.workdir,
+        "held_back_mse_standardised": forecast.held_back_mse,
         "trained_on": [str(times[first_study]), calibrated_on[0]],
         "how": "each block of `horizon` samples is predicted from the `history` samples before it; "
         "blocks back to back; trained on the background period before its held-back last "
@@ -400,6 +401,12 @@ def daily_outputs(group, modes, storm_days, config, workdir, force_resume, clock
         "artefacts": p.artefacts,
         "background_end": background_end,
         "day_threshold": statistics.day_threshold(p.kind, samples_per_day, config),
+        # What a threshold sweep needs to recount the days without the forecaster.
+        "judged": judged,
+        "calibration": calibration,
+        "day_offset": offset,
+        "samples_per_day": samples_per_day,
+        "artefact_days": set(p.artefact_days),
       }
   return results, series
 
@@ -430,10 +437,25 @@ def lag_table(results, prepared, mode, max_lag) -> list[dict]:
   return rows
 
 
+@dataclasses.dataclass
+class StudyRun:
+  """A finished study: the report document and, per station and VMD mode, the series behind it."""
+
+  document: dict
+  series: dict
+  study: Study
+  storm_days: Any
+
+
 def train_and_evaluate(
   config: Any, workdir: str | pathlib.Path, *, force_resume: bool = False
 ) -> dict:
   """Runs the study of `config` in `workdir`; returns the report (also written there)."""
+  return run_study(config, workdir, force_resume=force_resume).document
+
+
+def run_study(config: Any, workdir: str | pathlib.Path, *, force_resume: bool = False) -> StudyRun:
+  """train_and_evaluate, keeping the series (residuals, masks) a threshold sweep recounts."""
   workdir = runs.check_workdir(workdir, config, force=force_resume)
   start, end, background_end = study_dates(config)
   if config.vmd.mode not in MODES:
@@ -478,4 +500,4 @@ def train_and_evaluate(
   with clock.stage("report_and_figures"):
     document["timings_seconds"] = clock.seconds  # the report's own stage is timed up to here
     report.write(workdir, document, draw)
-  return document
+  return StudyRun(document, series, study, storm_days)

@@ -100,6 +100,14 @@ def _read_index(path: str, which: str) -> TimeSeries:
   return spaceweather.read_dst_csv(path) if ".csv" in lower else spaceweather.read_dst_wdc(path)
 
 
+def day_counts(times: np.ndarray, e: np.ndarray, threshold: float) -> res.DailyCounts:
+  """Anomalous (e > threshold) and valid residuals per day of the samples `times`."""
+  points = res.PointFlags(
+    anomalous=np.isfinite(e) & (e > threshold), valid=np.isfinite(e), threshold=threshold
+  )
+  return res.daily_counts(points, times=times)
+
+
 def day_verdicts(
   times: np.ndarray,
   e: np.ndarray,
@@ -111,10 +119,20 @@ def day_verdicts(
   config: Any,
 ) -> dict:
   """Per-day counts and verdicts of the judged samples `times`, `e` (module doc)."""
-  points = res.PointFlags(
-    anomalous=np.isfinite(e) & (e > threshold), valid=np.isfinite(e), threshold=threshold
-  )
-  counts = res.daily_counts(points, times=times)
+  counts = day_counts(times, e, threshold)
+  return verdicts_from_counts(counts, samples_per_day, kind, artefact_days, storm_days, config)
+
+
+def verdicts_from_counts(
+  counts: res.DailyCounts,
+  samples_per_day: int,
+  kind: str,
+  artefact_days: set,
+  storm_days: storms.StormDays | None,
+  config: Any,
+) -> dict:
+  """The day verdicts of per-day counts: anomalous, unknown, artefact, storm, usable (module doc).
+  Sweeps count the days of many thresholds at once and hand each trial's counts here."""
   flags = res.anomalous_days(
     counts,
     day_threshold(kind, samples_per_day, config),
