@@ -86,13 +86,14 @@ def run(
       results = evaluate(state, epoch)
       writer.write(done, results)
       record["history"].append({"epoch": epoch, "step": done, **to_python(results)})
-      print(
-        f"epoch {epoch}: "
-        + ", ".join(
-          f"{k} {v:.4g}" for k, v in to_python(results).items() if isinstance(v, (int, float))
-        ),
-        flush=True,
-      )
+      if jax.process_index() == 0:
+        print(
+          f"epoch {epoch}: "
+          + ", ".join(
+            f"{k} {v:.4g}" for k, v in to_python(results).items() if isinstance(v, (int, float))
+          ),
+          flush=True,
+        )
     if checkpointer is not None and (
       epoch_end or done % schedule.checkpoint_every_steps == 0 or done == schedule.total_steps
     ):
@@ -127,11 +128,14 @@ def predict_split(
   """Per-example outputs of predict(state, batch) over a whole split (padded batches, padding dropped).
 
   `predict` is a `parallel.data_parallel_apply` function returning a dict of (batch, ...) arrays.
+  Each process feeds its own rows of every batch; in a multi-process run every process must call
+  this together, and every process gets the outputs of the whole split.
   """
   rows = parallel.process_slice(batch_size)
   outputs = []
   for batch, valid in batching.eval_batches(arrays, batch_size):
     local = {k: v[rows] for k, v in batch.items()}
-    result = jax.device_get(predict(state, parallel.shard_batch(local, mesh)))
-    outputs.append({k: np.asarray(v)[valid] for k, v in result.items()})
+    # Every process gets the whole batch's outputs, its own rows and the others'.
+    result = parallel.to_host(predict(state, parallel.shard_batch(local, mesh)))
+    outputs.append({k: v[valid] for k, v in result.items()})
   return {k: np.concatenate([o[k] for o in outputs]) for k in outputs[0]}

@@ -3,17 +3,25 @@
 The same code runs on 1 CPU, on 8 fake CPU devices (tests), on 8 GPUs and on a multi-host TPU slice: the state
 is replicated, the global batch is split along its first axis, and the step averages gradients with
 `lax.pmean` (see `step.make_train_step(axis_name=BATCH_AXIS)`).
+
+Several processes (hosts, or several processes on one machine) run the same program: each loads only
+its own rows of every global batch (`process_slice`, `shard_batch`), and per-example outputs that
+live in other processes' devices come back through `to_host`, which every process calls together.
+`maybe_initialize_distributed` joins the processes into one cluster; afterwards only process 0
+prints (the others' stdout goes to /dev/null, stderr stays), so a run shows one log and one report.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -22,19 +30,66 @@ BATCH_AXIS = "batch"
 
 
 def maybe_initialize_distributed() -> None:
-  """Joins a multi-host cluster when the environment describes one (TPU pods, SLURM, JAX_COORDINATOR_*)."""
+  """Joins a multi-host cluster when the environment describes one, before any device is used.
+
+  JAX detects TPU pods, SLURM, Open MPI and Kubernetes (with the `kubernetes` package) by itself.
+  Anywhere else (a JobSet without that package, several processes on one machine) the launcher
+  sets JAX_COORDINATOR_ADDRESS=host:port, JAX_NUM_PROCESSES and JAX_PROCESS_ID (read here; JAX
+  itself reads only the address), and a failure to join is an error. Without them a failed
+  auto-detection is a single-host run under a scheduler and is skipped with a log line.
+  Afterwards only process 0 prints (`primary_prints_only`).
+  """
   cluster_env = (
     "JAX_COORDINATOR_ADDRESS",
+    "JAX_NUM_PROCESSES",
     "SLURM_JOB_ID",
     "TPU_WORKER_HOSTNAMES",
     "MEGASCALE_COORDINATOR_ADDRESS",
   )
   if not any(os.environ.get(name) for name in cluster_env):
     return
+  explicit = explicit_cluster(os.environ)
+  if explicit is not None:
+    jax.distributed.initialize(**explicit)
+  else:
+    try:
+      jax.distributed.initialize()
+    except (ValueError, RuntimeError) as error:  # single-host runs under a scheduler
+      logging.info("jax.distributed.initialize() skipped: %s", error)
+      return
+  primary_prints_only()
+
+
+def explicit_cluster(environ) -> dict | None:
+  """initialize() arguments from JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and JAX_PROCESS_ID
+  when all three are set; None when JAX_NUM_PROCESSES is absent; ValueError when one is missing or
+  not a number (a half-described cluster must not fall back to training alone)."""
+  if not environ.get("JAX_NUM_PROCESSES"):
+    return None
+  missing = [n for n in ("JAX_COORDINATOR_ADDRESS", "JAX_PROCESS_ID") if not environ.get(n)]
+  if missing:
+    raise ValueError(f"JAX_NUM_PROCESSES is set but {' and '.join(missing)} is not")
   try:
-    jax.distributed.initialize()
-  except (ValueError, RuntimeError) as error:  # single-host runs under a scheduler
-    logging.info("jax.distributed.initialize() skipped: %s", error)
+    count, index = int(environ["JAX_NUM_PROCESSES"]), int(environ["JAX_PROCESS_ID"])
+  except ValueError:
+    raise ValueError(
+      f"JAX_NUM_PROCESSES={environ['JAX_NUM_PROCESSES']!r} and JAX_PROCESS_ID="
+      f"{environ['JAX_PROCESS_ID']!r}: expected integers"
+    ) from None
+  if not 0 <= index < count:
+    raise ValueError(f"JAX_PROCESS_ID={index}: expected 0 <= id < JAX_NUM_PROCESSES={count}")
+  return dict(
+    coordinator_address=environ["JAX_COORDINATOR_ADDRESS"], num_processes=count, process_id=index
+  )
+
+
+def primary_prints_only() -> None:
+  """Sends the stdout of every process but process 0 to /dev/null (errors, on stderr, stay), so a
+  multi-process run prints one log and one report. PRECURSOR_JAX_ALL_PROCESSES_PRINT=1 keeps every
+  process's output (debugging)."""
+  if jax.process_index() != 0 and not os.environ.get("PRECURSOR_JAX_ALL_PROCESSES_PRINT"):
+    sys.stdout.flush()
+    sys.stdout = open(os.devnull, "w")  # open for the life of the process
 
 
 def make_mesh(num_devices: int | None = None) -> Mesh:
@@ -92,13 +147,38 @@ def process_slice(global_batch_size: int) -> slice:
   return slice(start, start + per_process)
 
 
+def to_host(tree: PyTree) -> PyTree:
+  """NumPy copies of every array of a pytree, whole on every process.
+
+  An array split over the devices of several processes (per-example outputs of a multi-process
+  run) cannot be fetched by jax.device_get; it is gathered with process_allgather, so every
+  process must call this at the same point. Arrays this process holds entirely (everything in a
+  single-process run) are fetched by jax.device_get, as before.
+  """
+
+  def fetch(x):
+    if isinstance(x, jax.Array) and not (x.is_fully_addressable or x.is_fully_replicated):
+      return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+    return np.asarray(jax.device_get(x))
+
+  return jax.tree.map(fetch, tree)
+
+
 def data_parallel(step_fn: Callable, mesh: Mesh, *, donate_state: bool = True) -> Callable:
   """jit(shard_map(step_fn)) for step_fn(state, batch, hparams): state and hparams replicated, batch split.
 
   step_fn must have been built with axis_name=BATCH_AXIS so that it averages over the devices.
+  The step's own pmean is the only reduction: with shard_map's replication checks on
+  (check_vma=True), the gradient with respect to the replicated parameters would already be
+  summed over the devices, and the pmean after it would leave N times the mean gradient (an N x
+  larger step for SGD, a different one for Adam through its eps).
   """
   sharded = jax.shard_map(
-    step_fn, mesh=mesh, in_specs=(P(), P(BATCH_AXIS), P()), out_specs=(P(), P())
+    step_fn,
+    mesh=mesh,
+    in_specs=(P(), P(BATCH_AXIS), P()),
+    out_specs=(P(), P()),
+    check_vma=False,
   )
   return jax.jit(sharded, donate_argnums=(0,) if donate_state else ())
 
