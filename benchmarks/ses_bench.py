@@ -27,7 +27,8 @@ import numpy as np
 
 from precursor_jax import config_base
 from precursor_jax.anomaly import ses as ses_scoring
-from precursor_jax.training import parallel, ses
+from precursor_jax.tasks import ses
+from precursor_jax.training import parallel
 from precursor_jax.training import state as state_lib
 from precursor_jax.training import step as step_lib
 

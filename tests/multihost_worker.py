@@ -11,6 +11,10 @@ wiring, each process feeding its own rows of every global batch, orbax checkpoin
 all processes into one workdir, reports by process 0). Without the JAX_* variables it is a plain
 single-process run of the same config.
 
+With --sweep it then runs a 2-trial learning-rate sweep of the same config through
+tasks/sweeps.run_sweep in `<workdir>_sweep` (the trials vmapped, the best trial exported by
+every process together).
+
 It writes, per process, `<out>/process_<i>.json` (process index and count, devices, wall time,
 the test scores); the test reads the parameters from the checkpoint both processes wrote.
 """
@@ -24,8 +28,8 @@ import time
 
 import jax
 
-from precursor_jax import config_base
-from precursor_jax.tasks import ses
+from precursor_jax import config_base, tasks
+from precursor_jax.tasks import ses, sweeps
 from precursor_jax.training import parallel
 
 
@@ -45,6 +49,7 @@ def main(argv=None) -> None:
   parser.add_argument("--overrides", default="{}", help="JSON {dotted field: value}")
   parser.add_argument("--out", required=True, help="directory for process_<i>.json")
   parser.add_argument("--local_devices", type=int, default=1, help="CPU devices per process")
+  parser.add_argument("--sweep", action="store_true", help="then a 2-trial learning-rate sweep")
   args = parser.parse_args(argv)
   # Both before the first device exists: after it, JAX can no longer join a cluster.
   jax.config.update("jax_cpu_collectives_implementation", "gloo")
@@ -54,6 +59,9 @@ def main(argv=None) -> None:
   config = tiny_config(args.data_dir, json.loads(args.overrides))
   summary = ses.train_and_evaluate(config, args.workdir)
   wall = time.perf_counter() - started
+  if args.sweep:
+    trials = [{"learning_rate": 1e-3}, {"learning_rate": 3e-3}]
+    sweeps.run_sweep(tasks.get("ses"), config, trials, f"{args.workdir}_sweep")
   index = jax.process_index()
   out = pathlib.Path(args.out)
   out.mkdir(parents=True, exist_ok=True)

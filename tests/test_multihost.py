@@ -97,11 +97,13 @@ def free_port() -> int:
     return probe.getsockname()[1]
 
 
-def run_workers(workdir, data_dir, out, count: int) -> list[subprocess.CompletedProcess]:
+def run_workers(
+  workdir, data_dir, out, count: int, *, sweep: bool = False
+) -> list[subprocess.CompletedProcess]:
   """`count` worker processes of one cluster, started together; their stdout and stderr."""
   address = f"127.0.0.1:{free_port()}"
   command = [sys.executable, str(WORKER), "--workdir", str(workdir), "--data_dir", str(data_dir)]
-  command += ["--overrides", json.dumps(TINY), "--out", str(out)]
+  command += ["--overrides", json.dumps(TINY), "--out", str(out)] + (["--sweep"] if sweep else [])
   processes = []
   for index in range(count):
     env = dict(
@@ -158,12 +160,12 @@ def test_two_processes_train_like_one_and_their_checkpoint_restores_in_one(tmp_p
     ses.load_split(config, config.dataset.config, split)
   workdir = tmp_path / "two_processes"
   started = time.perf_counter()
-  outputs = run_workers(workdir, ses_data_dir, tmp_path / "out", 2)
+  outputs = run_workers(workdir, ses_data_dir, tmp_path / "out", 2, sweep=True)
   wall = time.perf_counter() - started
   for index, result in enumerate(outputs):
     assert result.returncode == 0, f"process {index}:\n{result.stderr[-3000:]}"
   reports = [json.loads((tmp_path / "out" / f"process_{i}.json").read_text()) for i in (0, 1)]
-  print(f"2-process run (2 x 1 CPU device, start-up to report): {wall:.1f} s wall")
+  print(f"2-process run + 2-trial sweep (2 x 1 CPU device): {wall:.1f} s wall")
   assert [(r["process_count"], r["devices"], r["local_devices"]) for r in reports] == [
     (2, 2, 1)
   ] * 2
@@ -174,6 +176,13 @@ def test_two_processes_train_like_one_and_their_checkpoint_restores_in_one(tmp_p
   logged = [m["step"] for m in read_metrics(workdir) if "train/loss" in m]
   assert logged == [1, 2, 4, 6]  # one metrics line per logged step, not one per process
   assert (workdir / "summary.json").is_file() and (workdir / "detections.png").is_file()
+  # The sweep ran in both processes: ranked once, its best trial exported by both together.
+  swept = pathlib.Path(f"{workdir}_sweep")
+  assert "Trials ranked by validation success" in (swept / "sweep.md").read_text()
+  best = json.loads((swept / "sweep.json").read_text())["best"]
+  exported = json.loads((swept / "best" / "config.json").read_text())
+  assert exported["learning_rate"] == [1e-3, 3e-3][best]
+  restore_params(swept / "best", config)
 
   # The checkpoint both processes wrote, restored in this one process, against single-process
   # runs on the same global batches: one process with the same 2-device mesh, and one device.

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 
 from precursor_jax import config_checks
 from precursor_jax.config_checks import ConfigError
@@ -306,15 +307,18 @@ def run_sweep(
       exported[index] = (trained, position)
   order = rank(results, f"val_{metric}", direction)
   ranked = [results[i] for i in order]
+  best = order[0]
   if jax.process_index() == 0:
-    best = order[0]
     command = None
     if base_command is not None:
       flags_ = " ".join(f"--config.{k}={v}" for k, v in overrides[best].items())
       command = f"{base_command} {flags_} --workdir {workdir / 'best'}"
     write_results(workdir, ranked, trials, metric, command)
-    trained, position = exported[best]
-    export_trial(trained, position, configs[best], workdir / "best")
+  trained, position = exported[best]
+  export_trial(
+    trained, position, configs[best], workdir / "best"
+  )  # every process: orbax saves together
+  if jax.process_index() == 0:
     identity = {"config": runs.as_json(config), "trials": trials, "ranked": ranked, "best": best}
     (workdir / SWEEP_FILE).write_text(json.dumps(to_python(identity), indent=2, default=str))
   return {"results": ranked, "best": results[order[0]], "workdir": str(workdir)}
@@ -338,10 +342,13 @@ def export_trial(trained: wiring.Trained, position: int, config: Any, target: pa
     {k: (v[position] if isinstance(v, list) else v) for k, v in entry.items()}
     for entry in trained.record.get("history", [])
   ]
-  if target.exists():  # derived output: written afresh from the trial every time
-    shutil.rmtree(target)
-  target.mkdir(parents=True)
-  runs.record_start(target, config, fingerprints=trained.problem.fingerprints, force=True)
+  if jax.process_index() == 0:
+    if target.exists():  # derived output: written afresh from the trial every time
+      shutil.rmtree(target)
+    target.mkdir(parents=True)
+    runs.record_start(target, config, fingerprints=trained.problem.fingerprints, force=True)
+  if jax.process_count() > 1:  # the directory is fresh before any process saves into it
+    multihost_utils.sync_global_devices(f"export {target}")
   checkpointer = checkpoints.Checkpointer(target / "checkpoints")
   try:
     checkpointer.save(
