@@ -11,6 +11,12 @@ runs:
      table and the figures (tasks/ses_figures.py).
 
 `setup(config, mesh)` describes the task to the wiring (a `wiring.Problem`); sweeps use it too.
+
+`check_data(config)` is the task's start-up check, registered with config_checks so that every
+entry point runs it before anything is written: the named datasets exist (the list of known names
+otherwise), the tfds data directory is a directory or can be created, a background_dir is a
+directory. It lives here because only this task knows that dataset.data_dir is a tfds directory
+(the tfds default when unset) and which names the builder knows.
 """
 
 from __future__ import annotations
@@ -24,8 +30,10 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+import tensorflow_datasets as tfds
 
 import data_builders.ses_synthetic as ses_data
+from precursor_jax import config_checks
 from precursor_jax.anomaly import ses as ses_scoring
 from precursor_jax.core import metrics as metric_fns
 from precursor_jax.core.constants import GEOELECTRIC_DAY_SAMPLES, GEOELECTRIC_MINUTE_SAMPLES
@@ -39,6 +47,38 @@ Arrays = dict[str, np.ndarray]
 MODEL_KEYS = ("input", "target")
 # Validation and test metrics a sweep can rank by (higher is better for success).
 SELECTION_METRIC = ("success", "max")
+
+
+def check_data(config: ml_collections.ConfigDict) -> None:
+  """ConfigError (nothing built or written) for an unknown dataset or study set, a data directory
+  that is a file or cannot be created, or a background_dir that is not a directory."""
+  known = list(ses_data.SesSynthetic.builder_configs)
+  names = [("config.dataset.config", config.dataset.config)]
+  names += [("config.eval.studies", study) for study in config.eval.studies]
+  for field, name in names:
+    if name not in known:
+      raise config_checks.unknown_name(field, name, known, "SES dataset config")
+  data_dir = config.dataset.data_dir
+  where = "the tfds data directory (TFDS_DATA_DIR, else ~/tensorflow_datasets)"
+  if data_dir is not None:
+    where = f"config.dataset.data_dir={data_dir!r}"
+  problem = config_checks.directory_problem(
+    tfds.core.constants.get_default_data_dir() if data_dir is None else data_dir
+  )
+  if problem:
+    raise config_checks.ConfigError(
+      f"{where}: {problem}; expected a directory for the tfds datasets (an existing one, or one "
+      "that can be created): set --config.dataset.data_dir or TFDS_DATA_DIR"
+    )
+  background = config.dataset.background_dir
+  if background is not None and not pathlib.Path(background).expanduser().is_dir():
+    raise config_checks.ConfigError(
+      f"config.dataset.background_dir={background!r}: expected an existing directory of day "
+      "files (YYYYMMDD.txt, see precursor_jax/data/geoelectric.py)"
+    )
+
+
+config_checks.register_task_check("ses", check_data)
 
 
 def builder_config(config: ml_collections.ConfigDict, dataset_config: str):
@@ -151,9 +191,13 @@ def setup(config: ml_collections.ConfigDict, *, validation: bool = False) -> wir
     val_config = ses_data.validation_of(base, config.dataset.validation_repeats)
     eval_splits = {"val": load_split(config, val_config, "test"), **eval_splits}
   model = build_model(config)
+  # Every split the run trains on, reports or ranks by (a sweep's validation set too).
+  splits = {"train": train, "test": test}
+  if validation:
+    splits["val"] = eval_splits["val"]
   fingerprints = {
     f"{config.dataset.config}/{name}": runs.fingerprint_arrays(arrays)
-    for name, arrays in (("train", train), ("test", test))
+    for name, arrays in splits.items()
   }
   return wiring.Problem(
     init=make_init(model),
@@ -171,6 +215,7 @@ def train_and_evaluate(
   config: ml_collections.ConfigDict, workdir: str | pathlib.Path, *, force_resume: bool = False
 ) -> dict:
   """Trains and evaluates an SES network; returns the summary that is also written to summary.json."""
+  check_data(config)  # also for callers that bypass the entry points' config_checks
   run = wiring.start_run(
     config, workdir, (config.batch_size, wiring.eval_batch_size(config)), force_resume=force_resume
   )

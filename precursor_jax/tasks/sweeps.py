@@ -36,7 +36,7 @@ import math
 import pathlib
 import shutil
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jax
 import numpy as np
@@ -46,9 +46,6 @@ from precursor_jax import config_checks
 from precursor_jax.config_checks import ConfigError
 from precursor_jax.training import checkpoints, runs, wiring
 from precursor_jax.training.writer import to_python
-
-if TYPE_CHECKING:  # the registry imports the tasks, which import this module
-  from precursor_jax.tasks import Task
 
 SWEEP_FILE = "sweep.json"
 
@@ -245,7 +242,7 @@ def check_sweep_dir(workdir, config, trials: list[dict], *, force: bool) -> path
 
 
 def run_sweep(
-  task: Task,
+  task: Any,  # a tasks.Task (not imported: the registry imports the tasks, which import this)
   config: Any,
   trials: Sequence[Mapping[str, Any]],
   workdir: str | pathlib.Path,

@@ -14,9 +14,18 @@ lands in the directory of the run without them.
 
 What a run records once its start-up checks have passed (`record_start`, process 0 only):
   config.json          the resolved config
-  environment.json     Python, platform, CPU, resolved package versions, devices, XLA flags, and
-                       the fingerprints of the data the run read (checked again on resume)
+  environment.json     Python, platform, CPU (model, family/model numbers, vector ISA), resolved
+                       package versions and the jaxlib wheel's platform tag, devices, the XLA
+                       flags and jax numerics settings in force, the CPUs the process may use,
+                       and the fingerprints of the data the run read (checked again on resume)
   config_changes.jsonl one line per forced resume: the fields that changed
+
+What moves a result on CPU (measured; the README's "Reproducibility"): on one machine, with the
+same usable cores and flags, runs are bit-identical. XLA:CPU compiles for the host's vector ISA
+(--xla_cpu_max_isa in XLA_FLAGS caps it) and splits work by the number of usable cores; either
+changes the order of float reductions, hence the last bits, hence (over thousands of steps) the
+trained model. Hence the CPU's family/model numbers and ISA flags, the usable CPUs and the XLA
+flags in environment.json.
 """
 
 from __future__ import annotations
@@ -197,20 +206,65 @@ def _cpu() -> dict[str, Any]:
     text = pathlib.Path("/proc/cpuinfo").read_text()
   except OSError:
     return info
+  # "model name" can be as vague as "AMD EPYC": family and model numbers name the generation.
+  fields = {"model name": "model", "cpu family": "family", "model": "model_number"}
   for line in text.splitlines():
-    if line.startswith("model name") and "model" not in info:
-      info["model"] = line.split(":", 1)[1].strip()
-    if line.startswith("cpu family") and "family" not in info:
-      info["family"] = line.split(":", 1)[1].strip()
-    if line.startswith("flags") and "isa" not in info:
-      flags = set(line.split(":", 1)[1].split())
+    key, _, value = line.partition(":")
+    key = key.strip()
+    if key in fields and fields[key] not in info:
+      info[fields[key]] = value.strip()
+    if key == "flags" and "isa" not in info:
+      flags = set(value.split())
       info["isa"] = sorted(f for f in flags if f.startswith(("avx", "sse4", "fma", "amx")))
   info["logical_cpus"] = os.cpu_count()
   return info
 
 
+def _usable_cpus() -> int | None:
+  """The CPUs this process may run on (taskset, cgroup cpusets): XLA sizes its thread pool by it."""
+  try:
+    return len(os.sched_getaffinity(0))
+  except (AttributeError, OSError):
+    return None
+
+
+def _xla() -> dict[str, Any]:
+  """The XLA flags and jax settings that can change the numbers of a CPU run."""
+  flags = os.environ.get("XLA_FLAGS", "")
+  max_isa = [f.split("=", 1)[1] for f in flags.split() if f.startswith("--xla_cpu_max_isa=")]
+  return {
+    "cpu_max_isa": max_isa[-1] if max_isa else "host (no --xla_cpu_max_isa)",
+    "usable_cpus": _usable_cpus(),
+    "thread_variables": {
+      name: os.environ[name]
+      for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+      if name in os.environ
+    },
+    "jax_config": {
+      name: to_python(getattr(jax.config, name, None))
+      for name in (
+        "jax_enable_x64",
+        "jax_default_matmul_precision",
+        "jax_threefry_partitionable",
+        "jax_num_cpu_devices",
+      )
+    },
+  }
+
+
+def _wheel_tag(name: str) -> str | None:
+  """The platform tag of an installed wheel (the build a binary package came from)."""
+  try:
+    wheel = importlib.metadata.distribution(name).read_text("WHEEL") or ""
+  except importlib.metadata.PackageNotFoundError:
+    return None
+  tags = [line.split(":", 1)[1].strip() for line in wheel.splitlines() if line.startswith("Tag:")]
+  return ", ".join(tags) or None
+
+
 def environment(fingerprints: Mapping[str, str] | None = None) -> dict[str, Any]:
-  """What can move a result besides the config: interpreter, packages, hardware, data."""
+  """What can move a result besides the config: interpreter, packages, hardware, XLA settings,
+  data (see the module doc)."""
   versions = {}
   for name in RECORDED_PACKAGES:
     try:
@@ -223,6 +277,7 @@ def environment(fingerprints: Mapping[str, str] | None = None) -> dict[str, Any]
     "platform": platform.platform(),
     "cpu": _cpu(),
     "packages": versions,
+    "jaxlib_wheel": _wheel_tag("jaxlib"),
     "devices": {
       "count": len(devices),
       "kind": devices[0].device_kind,
@@ -230,6 +285,7 @@ def environment(fingerprints: Mapping[str, str] | None = None) -> dict[str, Any]
     },
     "process_count": jax.process_count(),
     "xla_flags": os.environ.get("XLA_FLAGS", ""),
+    "xla": _xla(),
     "data_fingerprints": dict(fingerprints or {}),
   }
 
@@ -271,8 +327,16 @@ def record_start(
       line["forced"] = bool(force)
       with open(workdir / CHANGES_FILE, "a") as handle:
         handle.write(json.dumps(line, default=str) + "\n")
-  stored_file.write_text(json.dumps(new_config, indent=2, sort_keys=True))
-  stored_env_file.write_text(json.dumps(environment(fingerprints), indent=2, sort_keys=True))
+  write_atomically(stored_file, json.dumps(new_config, indent=2, sort_keys=True))
+  write_atomically(stored_env_file, json.dumps(environment(fingerprints), indent=2, sort_keys=True))
+
+
+def write_atomically(path: pathlib.Path, text: str) -> None:
+  """Writes `text` to `path` through a temporary file and one rename, so a reader (another
+  process checking the workdir, a run killed mid-write) sees the old file or the new, never half."""
+  partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
+  partial.write_text(text)
+  os.replace(partial, path)
 
 
 def override_hash(overrides: Mapping[str, Any]) -> str:
