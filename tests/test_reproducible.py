@@ -12,6 +12,7 @@ import json
 import os
 import pathlib
 import platform
+import subprocess
 import sys
 import tomllib
 
@@ -120,6 +121,19 @@ def test_environment_records_what_moves_a_cpu_result(monkeypatch):
   assert environment["data_fingerprints"] == {"hkb_small/train": "abc"}
   monkeypatch.delenv("XLA_FLAGS")
   assert runs.environment()["xla"]["cpu_max_isa"].startswith("host")
+
+
+def test_environment_names_the_commit_of_the_code():
+  root = pathlib.Path(runs.__file__).resolve().parents[2]
+  try:
+    head = subprocess.run(
+      ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+  except (OSError, subprocess.CalledProcessError):
+    pytest.skip("precursor_jax does not run from a git checkout here")
+  source = runs.environment()["source"]
+  assert source["commit"] == head
+  assert isinstance(source["dirty"], bool)
 
 
 def test_cpu_record_names_the_generation_and_the_vector_isa():

@@ -14,8 +14,9 @@ lands in the directory of the run without them.
 
 What a run records once its start-up checks have passed (`record_start`, process 0 only):
   config.json          the resolved config
-  environment.json     Python, platform, CPU (model, family/model numbers, vector ISA), resolved
-                       package versions and the jaxlib wheel's platform tag, devices, the XLA
+  environment.json     start time, the git commit of the code (and whether it had uncommitted
+                       changes), Python, platform, CPU (model, family/model numbers, vector
+                       ISA), resolved package versions and the jaxlib wheel's platform tag, devices, the XLA
                        flags and jax numerics settings in force, the CPUs the process may use,
                        and the fingerprints of the data the run read (checked again on resume)
   config_changes.jsonl one line per forced resume: the fields that changed
@@ -37,6 +38,7 @@ import json
 import os
 import pathlib
 import platform
+import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -262,6 +264,24 @@ def _wheel_tag(name: str) -> str | None:
   return ", ".join(tags) or None
 
 
+def source_revision() -> dict[str, Any] | None:
+  """The git commit of the checkout precursor_jax runs from and whether it has uncommitted
+  changes; None for an installed copy outside git (or no git), where the versions must do."""
+  root = pathlib.Path(__file__).resolve().parents[2]
+
+  def git(*args: str) -> str:
+    return subprocess.run(
+      ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10, check=True
+    ).stdout.strip()
+
+  try:
+    commit = git("rev-parse", "HEAD")
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+  except (OSError, subprocess.SubprocessError):
+    return None
+  return {"commit": commit, "dirty": dirty}
+
+
 def environment(fingerprints: Mapping[str, str] | None = None) -> dict[str, Any]:
   """What can move a result besides the config: interpreter, packages, hardware, XLA settings,
   data (see the module doc)."""
@@ -273,6 +293,8 @@ def environment(fingerprints: Mapping[str, str] | None = None) -> dict[str, Any]
       versions[name] = None
   devices = jax.devices()
   return {
+    "started_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    "source": source_revision(),
     "python": sys.version.split()[0],
     "platform": platform.platform(),
     "cpu": _cpu(),
