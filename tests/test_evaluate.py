@@ -66,6 +66,19 @@ def test_pooling_keeps_each_stations_alarms_to_itself():
   assert both["area_skill_score"] == pytest.approx(single["area_skill_score"])
 
 
+def test_every_target_says_why_it_was_or_was_not_scored():
+  observed = np.array([[True, False, True], [True, True, True]])
+  events = np.array([[0, 1, -1], [0, 1, 2]])  # station 0: target 2 out of its range
+  status = pipeline.target_status(events, observed)
+  assert status.tolist() == [
+    ["scored", "unobserved day", "out of range"],
+    ["scored", "scored", "scored"],
+  ]
+  trajectory = molchan.molchan_trajectory(np.array([1.0, 0.0, 2.0]), events[0], 1, observed[0])
+  assert int(trajectory.n_events) == int(np.sum(status[0] == "scored"))
+  assert int(trajectory.n_excluded) == int(np.sum(status[0] == "unobserved day"))
+
+
 def write_cenc(path, rows):
   """CENC-style lines in Beijing time."""
   with open(path, "w", encoding="utf-8") as handle:
@@ -116,6 +129,7 @@ def test_the_evaluation_writes_its_outputs_without_look_ahead(tmp_path):
   document = pipeline.train_and_evaluate(config, tmp_path / "run")
   assert [e["place"] for e in document["targets"]] == ["main", "second"]  # declustered, in range
   assert document["target_selection"]["dependents_removed"] == 1
+  assert [e["status"]["Synth"] for e in document["targets"]] == ["scored", "scored"]
   for key in ("area_skill_score", "p_value", "n_targets", "trajectory"):
     assert key in document
   assert document["n_targets"] == 2 and 0 <= document["area_skill_score"] <= 1

@@ -140,6 +140,14 @@ def pooled(f: np.ndarray, observed: np.ndarray, events: np.ndarray, gap: int):
   return f_all, observed_all, np.asarray(events_all or [-1], np.int64)
 
 
+def target_status(events: np.ndarray, observed: np.ndarray) -> np.ndarray:
+  """(S, E) why each target counts or not at each station: scored, out of range (or outside the
+  days), or on an unobserved day (no usable verdict: left out of the Molchan counts)."""
+  inside = events >= 0
+  seen = np.take_along_axis(observed, np.where(inside, events, 0), axis=1)
+  return np.where(~inside, "out of range", np.where(seen, "scored", "unobserved day"))
+
+
 def score(f, observed, events, config, seed) -> dict:
   """ASS, its p-values, bounds and gains of one alarm function (or a pooled one)."""
   duration = config.alarm.duration_days
@@ -280,7 +288,17 @@ def train_and_evaluate(
     f_all, observed_all, events_all = pooled(f, observed, events, config.alarm.duration_days)
     overall = score(f_all, observed_all, events_all, config, config.seed + 1000)
   document = report.build(
-    config, names, records, targets, segments, training, per_station, overall, skipped, days
+    config,
+    names,
+    records,
+    targets,
+    segments,
+    training,
+    per_station,
+    overall,
+    skipped,
+    days,
+    target_status(events, observed),
   )
   with clock.stage("report"):
     document["timings_seconds"] = clock.seconds

@@ -8,7 +8,8 @@ molchan.json, schema "precursor_jax.evaluate/1":
   bounds {alpha, tau, nu_lower, nu_upper}: of the POOLED evaluation (all stations end to end; for
   one station, that station's); stations {name: the same per station};
   targets [{time, latitude, longitude, depth_km, magnitude, place, distance_km {station: km},
-  in_range {station: bool}}]; dependents_removed (declustering);
+  in_range {station: bool}, status {station: scored | out of range | unobserved day}}]: every
+  selected target, and why it was or was not scored at each station; dependents_removed (declustering);
   alarm {function, window_days, duration_days, min_usable_fraction};
   training [{segment, station, trained_on, calibrated_on, judged, forecaster_workdir}]: which days
   trained, calibrated and judged what; skipped; timings_seconds.
@@ -38,7 +39,7 @@ SCHEMA = "precursor_jax.evaluate/1"
 
 
 def build(
-  config, names, records, targets, segments, training, per_station, overall, skipped, days
+  config, names, records, targets, segments, training, per_station, overall, skipped, days, status
 ) -> dict:
   events = []
   for i in range(len(targets.events)):
@@ -54,6 +55,7 @@ def build(
         "place": str(e.place[i]),
         "distance_km": {n: float(targets.distance_km[i, s]) for s, n in enumerate(names)},
         "in_range": {n: bool(targets.in_range[i, s]) for s, n in enumerate(names)},
+        "status": {n: str(status[s, i]) for s, n in enumerate(names)},
         "radius_km": float(targets.radius_km[i]),
       }
     )
@@ -138,7 +140,8 @@ def markdown(document: dict) -> str:
   ]
   for e in document["targets"]:
     distances = " | ".join(
-      f"{e['distance_km'][n]:.0f}" + ("" if e["in_range"][n] else " (out of range)")
+      f"{e['distance_km'][n]:.0f}"
+      + ("" if e["status"][n] == "scored" else f" (not scored: {e['status'][n]})")
       for n in document["stations"]
     )
     lines.append(
