@@ -71,12 +71,25 @@ def test_every_target_says_why_it_was_or_was_not_scored():
   events = np.array([[0, 1, -1], [0, 1, 2]])  # station 0: target 2 out of its range
   status = pipeline.target_status(events, observed)
   assert status.tolist() == [
-    ["scored", "unobserved day", "out of range"],
+    ["scored", "alarm state unknown", "out of range"],
     ["scored", "scored", "scored"],
   ]
   trajectory = molchan.molchan_trajectory(np.array([1.0, 0.0, 2.0]), events[0], 1, observed[0])
   assert int(trajectory.n_events) == int(np.sum(status[0] == "scored"))
-  assert int(trajectory.n_excluded) == int(np.sum(status[0] == "unobserved day"))
+  assert int(trajectory.n_excluded) == int(np.sum(status[0] == "alarm state unknown"))
+
+
+def test_a_day_is_scored_when_its_alarm_state_was_decided_not_by_its_own_data():
+  anomalous = np.zeros(40, bool)
+  usable = np.ones(40, bool)
+  usable[35] = False  # the event day: a co-seismic step, no verdict of its own
+  usable[10:20] = False  # a gap: the alarm function becomes unknown
+  f = alarms.alarm_function(anomalous, usable, "trailing_count", 5, 0.7)
+  decided = pipeline.decided_days(f)
+  assert decided[35]  # known the day before: the event day is scored
+  assert not decided[0]  # nothing before the first day
+  assert not decided[15] and decided[24]  # unknown within the gap, decided again after it
+  np.testing.assert_array_equal(decided[1:], np.isfinite(f[:-1]))
 
 
 def write_cenc(path, rows):

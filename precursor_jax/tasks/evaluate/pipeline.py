@@ -7,7 +7,10 @@
    `segments.training_days` before the segment, its point threshold is calibrated on the last
    part of those days, and only the segment's own days are judged (tasks/detect/pipeline.
    daily_outputs). The report lists which days trained, calibrated and judged what.
-3. The daily verdicts of all segments give one alarm function per station (alarms.py).
+3. The daily verdicts of all segments give one alarm function per station (alarms.py). A day is
+   scored (observed, in Molchan's terms) when its alarm state was decided, i.e. the alarm function
+   was known the day before (decided_days): not when the day's own data were usable, which would
+   drop exactly the event days that a co-seismic step or a gap makes unusable.
 4. Target earthquakes (anomaly/declustering.select_targets): magnitude >= targets.min_magnitude,
    epicentral distance within each event's Dobrovolsky radius (or targets.max_distance_km),
    depth limits, inside the evaluated period, declustered (Gardner-Knopoff windows by default)
@@ -140,12 +143,24 @@ def pooled(f: np.ndarray, observed: np.ndarray, events: np.ndarray, gap: int):
   return f_all, observed_all, np.asarray(events_all or [-1], np.int64)
 
 
+def decided_days(f: np.ndarray) -> np.ndarray:
+  """(..., D) days whose alarm state was decided: the alarm function was known at the end of the
+  day before. The alarm on day d comes from days before d only, so day d's own data do not
+  decide whether it is scored: an event day lost to its own co-seismic step (an artefact, hence
+  no verdict) is still a target, which is the point of the exercise."""
+  known = np.isfinite(f)
+  decided = np.zeros_like(known)
+  decided[..., 1:] = known[..., :-1]
+  return decided
+
+
 def target_status(events: np.ndarray, observed: np.ndarray) -> np.ndarray:
   """(S, E) why each target counts or not at each station: scored, out of range (or outside the
-  days), or on an unobserved day (no usable verdict: left out of the Molchan counts)."""
+  days), or alarm state unknown (the alarm function unknown the day before: left out of the
+  Molchan counts)."""
   inside = events >= 0
   seen = np.take_along_axis(observed, np.where(inside, events, 0), axis=1)
-  return np.where(~inside, "out of range", np.where(seen, "scored", "unobserved day"))
+  return np.where(~inside, "out of range", np.where(seen, "scored", "alarm state unknown"))
 
 
 def score(f, observed, events, config, seed) -> dict:
@@ -278,7 +293,7 @@ def train_and_evaluate(
       for d in flags
     ]
   )
-  observed = np.stack([d["usable"] for d in flags])
+  observed = decided_days(f)
   event_index = molchan.event_day_index(targets.events.time, days)
   events = np.where(targets.in_range.T, event_index[None, :], -1)  # (S, E)
   with clock.stage("molchan"):

@@ -3,12 +3,12 @@
 molchan.json, schema "precursor_jax.evaluate/1":
   area_skill_score, p_value (random alarms with the same alarm fraction, circular shifts),
   p_value_random_guess (Irwin-Hall: events uniform in time), p_value_shifted_catalog (the catalogue
-  moved by whole years), ass_random_guess_bounds, n_targets, n_excluded_targets (on unobserved
-  days), observed_days, probability_gain {alarm fraction: G}, trajectory {tau, nu, threshold} and
+  moved by whole years), ass_random_guess_bounds, n_targets, n_excluded_targets (on days whose
+  alarm state is unknown), observed_days, probability_gain {alarm fraction: G}, trajectory {tau, nu, threshold} and
   bounds {alpha, tau, nu_lower, nu_upper}: of the POOLED evaluation (all stations end to end; for
   one station, that station's); stations {name: the same per station};
   targets [{time, latitude, longitude, depth_km, magnitude, place, distance_km {station: km},
-  in_range {station: bool}, status {station: scored | out of range | unobserved day}}]: every
+  in_range {station: bool}, status {station: scored | out of range | alarm state unknown}}]: every
   selected target, and why it was or was not scored at each station; dependents_removed (declustering);
   alarm {function, window_days, duration_days, min_usable_fraction};
   training [{segment, station, trained_on, calibrated_on, judged, forecaster_workdir}]: which days
@@ -18,8 +18,8 @@ pyCSEP: its gridded forecasts and Molchan tools do not fit a per-station daily a
 stable temporal-alarm format, so the mapping is written out instead. targets.csep.csv is a catalogue
 in pyCSEP's CSEP ASCII format (`lon,lat,mag,time_string,depth,catalog_id,event_id`, read by
 `csep.load_catalog(path, type='csep-csv')`); alarms.csv has one row per station and day
-(`date,station,alarm_function,usable,anomalous`): a station is one spatial cell and a day one time
-bin, an alarm of duration L triggered at level h covers the L days after each day whose
+(`date,station,alarm_function,scored,usable,anomalous`; scored: the alarm state was decided,
+usable: the day itself had a verdict): a station is one spatial cell and a day one time bin, an alarm of duration L triggered at level h covers the L days after each day whose
 alarm_function >= h, which is the alarm sequence `anomaly/molchan.alarm_days` computes.
 """
 
@@ -235,13 +235,12 @@ def write(workdir, document, days, names, f, observed, flags, targets, events) -
           writer.writerow([name, threshold, tau, nu])
     with open(staging / "alarms.csv", "w", newline="") as handle:
       writer = csv.writer(handle)
-      writer.writerow(["date", "station", "alarm_function", "usable", "anomalous"])
+      writer.writerow(["date", "station", "alarm_function", "scored", "usable", "anomalous"])
       for s, name in enumerate(names):
         for d, day in enumerate(days):
           value = "" if not np.isfinite(f[s, d]) else f"{f[s, d]:g}"
-          writer.writerow(
-            [str(day), name, value, int(observed[s, d]), int(flags[s]["anomalous"][d])]
-          )
+          usable, anomalous = flags[s]["usable"][d], flags[s]["anomalous"][d]
+          writer.writerow([str(day), name, value, int(observed[s, d]), int(usable), int(anomalous)])
     with open(staging / "targets.csep.csv", "w", newline="") as handle:
       writer = csv.writer(handle)
       writer.writerow(["lon", "lat", "mag", "time_string", "depth", "catalog_id", "event_id"])
