@@ -195,6 +195,15 @@ def test_windows_read_only_earlier_samples_from_one_decomposition():
   assert weight[:, 1].any() and not weight[:, 1].all()  # some windows need a full segment
 
 
+def test_training_windows_per_day_follow_the_stride_until_the_horizon_fills_the_day():
+  spd = 24
+  for horizon, stride, expected in [(6, 6, 4), (6, 1, 19), (12, 2, 7), (24, 1, 1), (20, 8, 2)]:
+    plan = forecasting.WindowPlan(history=48, horizon=horizon, stride=stride)
+    by_hand = len(set(range(0, spd - horizon + 1, stride)) | {spd - horizon})
+    assert by_hand == expected
+    assert forecasting.training_starts_per_day(plan, spd) == expected
+
+
 def test_the_station_stack_trains_each_station_on_its_own_data():
   plan = forecasting.WindowPlan(history=24, horizon=6, stride=6)
   config = config_base.detect_config("fast")
@@ -374,6 +383,7 @@ def test_the_pipeline_writes_a_whole_report_and_resumes(tmp_path):
     assert isinstance(mode["significance"]["p_value"], float)
     assert set(mode["table2"]) == {"pyraformer", "lstm"}
     assert mode["days"]["judged"] == 60 and mode["threshold"]["calibrated_on"][0] >= "2008-01-11"
+  assert station["forecaster"]["training_windows"] > config.forecaster.batch_size
   written = json.loads((tmp_path / "run" / "report.json").read_text())
   assert (
     written["schema"] == "precursor_jax.detect/1"

@@ -211,6 +211,15 @@ def day_aligned_starts(plan: WindowPlan, first: int, end: int, samples_per_day: 
   return np.unique(starts[keep])
 
 
+def training_starts_per_day(plan: WindowPlan, samples_per_day: int) -> int:
+  """How many training windows a day yields: targets stay inside one day (day_aligned_starts),
+  so a horizon of a whole day leaves one, whatever train_stride_hours says."""
+  days = plan.history // samples_per_day + 2  # the last day is clear of the first history
+  end = days * samples_per_day
+  starts = day_aligned_starts(plan, 0, end, samples_per_day, plan.stride)
+  return int(np.sum(starts >= end - samples_per_day))
+
+
 def make_loss_fn(model):
   """The sum over stations of each station's weighted MSE (standardised units)."""
 
@@ -288,6 +297,7 @@ class ForecastResult:
   train_seconds: float
   held_back: tuple[int, int]  # sample range of the held-back background (out of sample)
   held_back_mse: float  # standardised MSE over every station's held-back targets (unit-free)
+  training_windows: int  # windows the stack trained on (each holds every station of the stack)
 
 
 def table2_metrics(outputs, arrays, data: Standardised) -> list[dict[str, float]]:
@@ -383,4 +393,5 @@ def train_and_forecast(
     trained.train_seconds,
     (held_back_start, end),
     validation_mse(held_back_outputs, held_back)["mse"],
+    len(train_arrays["history"]),
   )

@@ -315,6 +315,14 @@ def daily_outputs(group, modes, storm_days, config, workdir, force_resume, clock
   background = (times >= start) & (times < background_end)
   data = fc.standardise(rows, signals, real, history_ok, times, background)
   plan = fc.WindowPlan.from_config(config.forecaster, interval)
+  per_day = fc.training_starts_per_day(plan, samples_per_day)
+  if per_day == 1 and plan.stride < samples_per_day:
+    print(
+      f"note: forecaster.horizon_hours={config.forecaster.horizon_hours} fills the day, so "
+      f"train_stride_hours={config.forecaster.train_stride_hours} gives one training window a "
+      "day (targets never cross midnight); a shorter horizon gives more",
+      flush=True,
+    )
   background_range = (first_study, int(np.searchsorted(times, background_end)))
   names = ", ".join(p.name for p in group)
   models = {}
@@ -376,6 +384,7 @@ def daily_outputs(group, modes, storm_days, config, workdir, force_resume, clock
         "history_samples": plan.history,
         "horizon_samples": plan.horizon,
         "train_stride_samples": plan.stride,
+        "training_windows": forecast.training_windows,
         "workdir": forecast.workdir,
         "held_back_mse_standardised": forecast.held_back_mse,
         "trained_on": [str(times[first_study]), calibrated_on[0]],

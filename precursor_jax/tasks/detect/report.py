@@ -13,7 +13,8 @@ report.json, schema "precursor_jax.detect/1":
     quality        {samples, real_fraction, gaps: [{start, end, samples, filled}], artefacts: [{kind,
                    start, end, size}], artefact_days: [dates], self_consistency: {months, k} or None}
     forecaster     {name, history_samples, horizon_samples, train_stride_samples, how, workdir,
-                   trained_on, held_back_mse_standardised (of the stack the station is in)}
+                   trained_on, training_windows, held_back_mse_standardised (both of the stack the
+                   station is in)}
     modes          {"whole" | "causal": mode}, each
       vmd            {kept_modes, centre_periods_hours, kept_centre_periods_hours, bands: [{period_hours,
                      mode, mode_period_hours, kept}], windows, iterations_median}
