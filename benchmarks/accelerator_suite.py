@@ -124,6 +124,7 @@ SMOKE = Sizes(
   attention_length=256,
   attention_batch=2,
   attention_dims=(32, 32, 2, 16),
+  trials=4,
   trial_batch=8,
   trial_network=TINY_NETWORK,
   repeats=2,
