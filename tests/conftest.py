@@ -10,6 +10,7 @@ os.environ.setdefault("JAX_NUMPY_RANK_PROMOTION", "raise")
 
 import jax
 import pytest
+import tiny_ses
 
 jax.config.update("jax_num_cpu_devices", 8)
 
@@ -33,7 +34,7 @@ def shared_data_dir() -> pathlib.Path:
 
 
 # A 16-unit LSTM-AE: small enough that an SES run takes seconds, the same layers as the real one.
-TINY_SES_NETWORK = dict(bidirectional_features=16, encoder_features=8, decoder_features=16)
+TINY_SES_NETWORK = tiny_ses.NETWORK
 
 
 @pytest.fixture(scope="session")

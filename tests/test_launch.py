@@ -15,6 +15,7 @@ import time
 
 import psutil
 import pytest
+import tiny_ses
 import yaml
 from absl import flags
 from hypothesis import given, settings
@@ -27,21 +28,8 @@ from precursor_jax.config_checks import ConfigError
 from precursor_jax.tasks import sweeps
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
-# tests/test_run_identity.py's TINY overrides, with 2 epochs (3 steps each) so that a run has a
-# checkpoint halfway: a 16-unit LSTM-AE on 4 days x 8 SES, evaluated once at the end.
-TINY = [
-  "--config.dataset.num_days=4",
-  "--config.dataset.repeats=8",
-  "--config.batch_size=8",
-  "--config.num_epochs=2",
-  "--config.eval.train_examples=8",
-  "--config.eval.studies=()",
-  "--config.eval.ica_days=0",
-  "--config.eval.embedded_anomalies=0",
-  "--config.model.lstm_ae.bidirectional_features=16",
-  "--config.model.lstm_ae.encoder_features=8",
-  "--config.model.lstm_ae.decoder_features=16",
-]
+# 2 epochs (3 steps each), so that a run has a checkpoint halfway.
+TINY = tiny_ses.command_line(num_epochs=2)
 
 
 def parsed_by_the_train_flags(command) -> dict:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import tiny_ses
 
 from precursor_jax import config_base
 from precursor_jax.training import runs
@@ -82,19 +83,7 @@ def test_record_start_refuses_changed_data_and_logs_forced_changes(tmp_path):
   assert change["changed"] == {"num_epochs": [48, 60]} and change["forced"]
 
 
-TINY = [
-  "--config.dataset.num_days=4",
-  "--config.dataset.repeats=8",
-  "--config.batch_size=8",
-  "--config.num_epochs=1",
-  "--config.eval.train_examples=8",
-  "--config.eval.studies=()",
-  "--config.eval.ica_days=0",
-  "--config.eval.embedded_anomalies=0",
-  "--config.model.lstm_ae.bidirectional_features=16",
-  "--config.model.lstm_ae.encoder_features=8",
-  "--config.model.lstm_ae.decoder_features=16",
-]
+TINY = tiny_ses.command_line(num_epochs=1)
 
 
 def train(home, data_dir, *extra, workdir=None):
